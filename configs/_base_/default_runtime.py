@@ -1,0 +1,12 @@
+default_scope = 'mmcd_plugin'
+env_cfg = dict(
+    cudnn_benchmark=True,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    dist_cfg=dict(backend='nccl'),  # tools/ switch to gloo on machines without GPUs
+)
+vis_backends = [dict(type='LocalVisBackend')]
+visualizer = dict(type='ChangeLocalVisualizer', vis_backends=vis_backends, name='visualizer')
+log_processor = dict(by_epoch=False)
+log_level = 'INFO'
+load_from = None
+resume = False

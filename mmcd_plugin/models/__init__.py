@@ -1,0 +1,5 @@
+from .data_preprocessor import MultiModalDataPreprocessor
+from .necks import *  # noqa: F401,F403
+from .segmentors import *  # noqa: F401,F403
+
+__all__ = ['MultiModalDataPreprocessor']

@@ -1,0 +1,69 @@
+"""Shared set-up of tools/train.py and tools/test.py."""
+import os
+import os.path as osp
+from typing import Optional
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
+
+
+def load_config(path: str, cfg_options: Optional[dict], launcher: str,
+                work_dir: Optional[str]) -> Config:
+    """Read a config, apply ``--cfg-options``, the launcher and the work dir
+    (``./work_dirs/<config name>`` unless given)."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'Config file {path} not found (run from the repository root, '
+                                'e.g. configs/demo/...).')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    return cfg
+
+
+def init_cpu_distributed(launcher: str) -> None:
+    """Start a gloo process group for CPU runs under torchrun / slurm.
+
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally,
+    which fails on a machine without GPUs. On such a machine the process group
+    is created here (gloo) before the Runner is built; the Runner then finds an
+    initialised group and keeps it. On GPU machines mmengine does its usual
+    NCCL set-up.
+    """
+    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+        return
+    if launcher == 'slurm':
+        os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+        os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+        os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
+        os.environ.setdefault('MASTER_PORT', '29500')
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'launcher {launcher!r} is not supported on CPU; use pytorch '
+                         '(torchrun) or slurm.')
+    dist.init_process_group(backend='gloo')
+
+
+def enable_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision (``--amp``)."""
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper == 'AmpOptimWrapper':
+        return
+    if wrapper != 'OptimWrapper':
+        raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper}')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if not torch.cuda.is_available():
+        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+
+
+def build_runner(cfg: Config):
+    """mmengine's Runner, or the config's ``runner_type``."""
+    from mmengine.runner import Runner
+
+    from mmcd_plugin.registry import RUNNERS
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)

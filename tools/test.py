@@ -1,0 +1,61 @@
+"""Evaluate a checkpoint: ``python tools/test.py CONFIG CKPT [--show-dir DIR]``."""
+import argparse
+
+import mmcd_plugin  # noqa: F401  (registers modules, safe checkpoint loading)
+from mmcd_plugin.utils.launch import (DictAction, build_runner, init_cpu_distributed,
+                                      load_config)
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test (and visualise) a change detector')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the metrics and logs go')
+    parser.add_argument('--show', action='store_true', help='show each panel in a window')
+    parser.add_argument('--show-dir', help='write one panel per sample (dates, ground truth,'
+                        ' prediction) and GeoTIFF predictions into WORK_DIR/TIMESTAMP/SHOW_DIR')
+    parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown panel')
+    parser.add_argument('--tta', action='store_true', help='test-time augmentation '
+                        '(needs tta_model and tta_pipeline in the config)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
+                        default='none', help='job launcher')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    return parser.parse_args()
+
+
+def configure_visualization(cfg, args):
+    hook = cfg.default_hooks.get('visualization')
+    if hook is None:
+        raise KeyError(f'{args.config} has no default_hooks.visualization; add '
+                       "dict(type='ChangeVisualizationHook') to use --show/--show-dir.")
+    hook.draw = True
+    if args.show:
+        hook.show, hook.wait_time = True, args.wait_time
+    if args.show_dir:
+        hook.show_dir = args.show_dir
+
+
+def configure_tta(cfg, args):
+    if 'tta_model' not in cfg or 'tta_pipeline' not in cfg:
+        raise KeyError(f'--tta needs tta_model and tta_pipeline in {args.config}.')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
+def main():
+    args = parse_args()
+    init_cpu_distributed(args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    cfg.load_from = args.checkpoint
+    if args.show or args.show_dir:
+        configure_visualization(cfg, args)
+    if args.tta:
+        configure_tta(cfg, args)
+    build_runner(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
