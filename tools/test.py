@@ -2,7 +2,7 @@
 import argparse
 
 import mmcd_plugin  # noqa: F401  (registers modules, safe checkpoint loading)
-from mmcd_plugin.utils.launch import (DictAction, build_runner, init_cpu_distributed,
+from mmcd_plugin.utils.launch import (DictAction, build_runner, setup_cpu_distributed,
                                       load_config)
 
 
@@ -47,8 +47,8 @@ def configure_tta(cfg, args):
 
 def main():
     args = parse_args()
-    init_cpu_distributed(args.launcher)
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    setup_cpu_distributed(cfg)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         configure_visualization(cfg, args)

@@ -3,7 +3,7 @@ import argparse
 
 import mmcd_plugin  # noqa: F401  (registers modules, safe checkpoint loading)
 from mmcd_plugin.utils.launch import (DictAction, build_runner, enable_amp,
-                                      init_cpu_distributed, load_config)
+                                      setup_cpu_distributed, load_config)
 
 
 def parse_args():
@@ -24,8 +24,8 @@ def parse_args():
 
 def main():
     args = parse_args()
-    init_cpu_distributed(args.launcher)
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
+    setup_cpu_distributed(cfg)
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':

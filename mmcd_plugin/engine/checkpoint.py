@@ -8,7 +8,11 @@ with numpy arrays and numpy scalars in ``meta``. Loading it therefore fails with
 
 The fix keeps the safe loader and extends its allow-list with exactly the
 types mmengine writes (no ``weights_only=False``, which would execute arbitrary
-pickled code from an untrusted file). It also replaces mmengine's local-file
+pickled code from an untrusted file). ``HistoryBuffer`` pickles its statistics
+functions as ``getattr(HistoryBuffer, 'min')``; rather than allowing the builtin
+``getattr`` (which would reach any attribute of any allowed object), the name
+``builtins.getattr`` is bound to :func:`history_buffer_getattr`, which resolves
+only HistoryBuffer's registered statistics methods. It also replaces mmengine's local-file
 checkpoint loader with one that names the file and the remedy when a
 checkpoint is missing, truncated or corrupt.
 """
@@ -19,6 +23,10 @@ import zipfile
 import numpy as np
 import torch
 from mmengine.runner.checkpoint import CheckpointLoader
+
+
+#: The statistics methods HistoryBuffer registers by default (and pickles).
+HISTORY_BUFFER_STATISTICS = ('min', 'max', 'current', 'mean')
 
 
 class CheckpointError(RuntimeError):
@@ -36,11 +44,23 @@ def _numpy_safe_globals():
             *dtype_classes]
 
 
+def history_buffer_getattr(obj, name: str):
+    """``getattr`` for checkpoints, limited to ``HistoryBuffer`` statistics."""
+    from mmengine.logging.history_buffer import HistoryBuffer
+    if obj is HistoryBuffer and name in HISTORY_BUFFER_STATISTICS:
+        return getattr(obj, name)
+    raise pickle.UnpicklingError(
+        f'checkpoint asks for getattr({obj!r}, {name!r}); only HistoryBuffer '
+        'statistics methods may be looked up while loading safely')
+
+
 def allow_mmengine_checkpoints() -> None:
     """Allow-list the non-tensor types that mmengine's Runner saves, and
     install :func:`load_local_checkpoint` as the loader for local paths."""
     from mmengine.logging.history_buffer import HistoryBuffer
-    torch.serialization.add_safe_globals([HistoryBuffer, *_numpy_safe_globals()])
+    torch.serialization.add_safe_globals([
+        HistoryBuffer, (history_buffer_getattr, 'builtins.getattr'),
+        *_numpy_safe_globals()])
     CheckpointLoader.register_scheme(prefixes='', force=True)(load_local_checkpoint)
 
 

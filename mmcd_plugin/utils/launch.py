@@ -26,26 +26,32 @@ def load_config(path: str, cfg_options: Optional[dict], launcher: str,
     return cfg
 
 
-def init_cpu_distributed(launcher: str) -> None:
-    """Start a gloo process group for CPU runs under torchrun / slurm.
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Make torchrun / slurm runs work on machines without GPUs.
 
-    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` unconditionally,
-    which fails on a machine without GPUs. On such a machine the process group
-    is created here (gloo) before the Runner is built; the Runner then finds an
-    initialised group and keeps it. On GPU machines mmengine does its usual
-    NCCL set-up.
+    mmengine's ``init_dist`` calls ``torch.cuda.set_device`` and its Runner
+    gives DDP ``device_ids=[LOCAL_RANK]``; both fail without GPUs. Here a gloo
+    process group is started before the Runner is built (the Runner keeps an
+    initialised group) and DDP gets ``device_ids=None`` (CPU modules). On GPU
+    machines nothing changes: mmengine does its usual NCCL set-up.
     """
-    if launcher == 'none' or torch.cuda.is_available() or dist.is_initialized():
+    launcher = cfg.launcher
+    if launcher == 'none' or torch.cuda.is_available():
         return
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'launcher {launcher!r} is not supported on CPU; use pytorch '
+                         '(torchrun) or slurm.')
     if launcher == 'slurm':
         os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
         os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
         os.environ.setdefault('LOCAL_RANK', os.environ['SLURM_LOCALID'])
         os.environ.setdefault('MASTER_PORT', '29500')
-    if launcher not in ('pytorch', 'slurm'):
-        raise ValueError(f'launcher {launcher!r} is not supported on CPU; use pytorch '
-                         '(torchrun) or slurm.')
-    dist.init_process_group(backend='gloo')
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    wrapper = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+    wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
 
 
 def enable_amp(cfg: Config) -> None:

@@ -258,11 +258,8 @@ def _put_title(canvas: np.ndarray, title: str, layout: PanelLayout, row: int,
                col: int) -> None:
     """Write a title centred in the strip above a tile, shrunk to fit."""
     scale, thickness = layout.font_scale, layout.thickness
-    text_w = cv2.getTextSize(title, FONT, scale, thickness)[0][0]
-    if text_w > layout.cell_width:
-        scale *= layout.cell_width / text_w
-        text_w = cv2.getTextSize(title, FONT, scale, thickness)[0][0]
-    baseline = cv2.getTextSize(title, FONT, scale, thickness)[1]
+    scale *= min(1., layout.cell_width / cv2.getTextSize(title, FONT, scale, thickness)[0][0])
+    (text_w, _), baseline = cv2.getTextSize(title, FONT, scale, thickness)
     tile_y, _ = layout.tile_origin(row, col)
     cell_x = layout.gap + col * (layout.cell_width + layout.gap)
     origin = (cell_x + (layout.cell_width - text_w) // 2,
