@@ -35,27 +35,34 @@ class BiTemporalDataset(BaseDataset):
 
     Args:
         data_root (str): Dataset root.
-        data_prefix (dict): Folder of each role, relative to ``data_root``.
-            Defaults to ``dict(img_path_from='A', img_path_to='B', seg_map_path='label')``.
+        data_prefix (dict, optional): Folder of each role, relative to
+            ``data_root``. Defaults to the class's ``DATA_PREFIX``
+            (here ``A``, ``B``, ``label``).
         ann_file (str): Split list, relative to ``data_root``; '' lists the
             date-1 folder. Defaults to ''.
-        img_suffix (str | tuple[str, str]): Image suffix, or one per date.
-            Defaults to '.png'.
-        seg_map_suffix (str): Label suffix. Defaults to '.png'.
+        img_suffix (str | tuple[str, str], optional): Image suffix, or one per
+            date. Defaults to the class's ``IMG_SUFFIX`` (here '.png').
+        seg_map_suffix (str, optional): Label suffix. Defaults to the class's
+            ``SEG_MAP_SUFFIX`` (here '.png').
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
             (``pipeline``, ``test_mode``, ``metainfo``, ``indices``, ...).
     """
 
     METAINFO = dict(classes=('unchanged', 'changed'), palette=[[0, 0, 0], [255, 255, 255]],
                     modalities=('optical', 'optical'))
+    #: Layout defaults of the benchmark; subclasses override these.
+    DATA_PREFIX = dict(img_path_from='A', img_path_to='B', seg_map_path='label')
+    IMG_SUFFIX: Union[str, Sequence[str]] = '.png'
+    SEG_MAP_SUFFIX = '.png'
 
     def __init__(self, data_root: str = '', data_prefix: Optional[Dict[str, str]] = None,
-                 ann_file: str = '', img_suffix: Union[str, Sequence[str]] = '.png',
-                 seg_map_suffix: str = '.png', **kwargs):
+                 ann_file: str = '', img_suffix: Union[str, Sequence[str], None] = None,
+                 seg_map_suffix: Optional[str] = None, **kwargs):
+        img_suffix = self.IMG_SUFFIX if img_suffix is None else img_suffix
         self.img_suffix = (img_suffix, img_suffix) if isinstance(img_suffix, str) \
             else tuple(img_suffix)
-        self.seg_map_suffix = seg_map_suffix
-        data_prefix = dict(self.default_prefix() if data_prefix is None else data_prefix)
+        self.seg_map_suffix = self.SEG_MAP_SUFFIX if seg_map_suffix is None else seg_map_suffix
+        data_prefix = dict(self.DATA_PREFIX if data_prefix is None else data_prefix)
         missing = [role for role in IMAGE_ROLES if role not in data_prefix]
         if missing:
             raise KeyError(f'{type(self).__name__}: data_prefix needs {missing}; got '
@@ -66,10 +73,6 @@ class BiTemporalDataset(BaseDataset):
                     for t in kwargs.pop('pipeline', [])]
         super().__init__(data_root=data_root, data_prefix=data_prefix, ann_file=ann_file,
                          pipeline=pipeline, **kwargs)
-
-    @classmethod
-    def default_prefix(cls) -> Dict[str, str]:
-        return dict(img_path_from='A', img_path_to='B', seg_map_path='label')
 
     def layout_help(self) -> str:
         """How the files are laid out, for error messages."""

@@ -18,13 +18,9 @@ class BRIGHTDataset(BiTemporalDataset):
                     palette=[[0, 0, 0], [0, 200, 0], [255, 165, 0], [220, 0, 0]],
                     modalities=('optical', 'sar'))
 
-    def __init__(self, img_suffix='.tif', seg_map_suffix='.tif', **kwargs):
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
-
-    @classmethod
-    def default_prefix(cls):
-        return dict(img_path_from='pre-event', img_path_to='post-event',
-                    seg_map_path='target')
+    DATA_PREFIX = dict(img_path_from='pre-event', img_path_to='post-event',
+                       seg_map_path='target')
+    IMG_SUFFIX = SEG_MAP_SUFFIX = '.tif'
 
     def strip_suffix(self, name):
         stem = super().strip_suffix(name)

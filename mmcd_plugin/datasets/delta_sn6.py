@@ -27,13 +27,9 @@ class DeltaSN6Dataset(BiTemporalDataset):
     #: Delta-SN6 change classes whose meaning flips with the date order.
     CLASS_SWAP = {1: 4, 2: 5, 3: 6, 4: 1, 5: 2, 6: 3}
 
-    def __init__(self, img_suffix='.tif', seg_map_suffix='.tif', **kwargs):
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
-
-    @classmethod
-    def default_prefix(cls):
-        return dict(img_path_from='pre-event', img_path_to='post-event',
-                    seg_map_path='target')
+    DATA_PREFIX = dict(img_path_from='pre-event', img_path_to='post-event',
+                       seg_map_path='target')
+    IMG_SUFFIX = SEG_MAP_SUFFIX = '.tif'
 
     def sample_files(self, sample_id):
         files = super().sample_files(sample_id)

@@ -19,7 +19,5 @@ class LandsatSCDDataset(BiTemporalDataset):
         semantic_palette=[[255, 255, 255], [0, 155, 0], [255, 165, 0], [230, 30, 100],
                           [0, 170, 240]])
 
-    @classmethod
-    def default_prefix(cls):
-        return dict(img_path_from='A', img_path_to='B', seg_map_path_from='labelA_index',
-                    seg_map_path_to='labelB_index')
+    DATA_PREFIX = dict(img_path_from='A', img_path_to='B', seg_map_path_from='labelA_index',
+                       seg_map_path_to='labelB_index')

@@ -22,7 +22,5 @@ class SECONDDataset(BiTemporalDataset):
         semantic_palette=[[255, 255, 255], [0, 0, 255], [128, 128, 128], [0, 128, 0],
                           [0, 255, 0], [128, 0, 0], [255, 0, 0]])
 
-    @classmethod
-    def default_prefix(cls):
-        return dict(img_path_from='im1', img_path_to='im2',
-                    seg_map_path_from='label1_index', seg_map_path_to='label2_index')
+    DATA_PREFIX = dict(img_path_from='im1', img_path_to='im2',
+                       seg_map_path_from='label1_index', seg_map_path_to='label2_index')

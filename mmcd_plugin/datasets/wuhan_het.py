@@ -13,9 +13,5 @@ class WuhanHetDataset(BiTemporalDataset):
     METAINFO = dict(classes=('unchanged', 'changed'), palette=[[0, 0, 0], [255, 255, 255]],
                     modalities=('optical', 'sar'))
 
-    def __init__(self, img_suffix=('.tif', '.png'), seg_map_suffix='.png', **kwargs):
-        super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
-
-    @classmethod
-    def default_prefix(cls):
-        return dict(img_path_from='rgb', img_path_to='sar', seg_map_path='mask')
+    DATA_PREFIX = dict(img_path_from='rgb', img_path_to='sar', seg_map_path='mask')
+    IMG_SUFFIX = ('.tif', '.png')

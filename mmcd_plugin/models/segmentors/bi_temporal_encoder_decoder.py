@@ -30,7 +30,9 @@ class BiTemporalEncoderDecoder(EncoderDecoder):
         backbone (dict): Date-1 (or shared) encoder.
         neck (dict): Fusion neck taking ``(feats_from, feats_to)``.
         decode_head (dict): mmseg decode head.
-        backbone_to (dict, optional): Date-2 encoder (pseudo-siamese).
+        backbone_to (dict, optional): Date-2 encoder (pseudo-siamese). Without
+            a ``type`` it holds overrides of ``backbone``: the same architecture
+            with separate weights, e.g. ``dict(in_channels=4)`` for quad-pol SAR.
         auxiliary_head (dict | list[dict], optional): Auxiliary heads.
         train_cfg, test_cfg (dict, optional): As in mmseg (``mode='slide'``...).
         data_preprocessor (dict, optional): Usually ``MultiModalDataPreprocessor``.
@@ -48,6 +50,8 @@ class BiTemporalEncoderDecoder(EncoderDecoder):
             data_preprocessor = MODELS.build(data_preprocessor)
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = MODELS.build(backbone)
+        if backbone_to is not None and 'type' not in backbone_to:
+            backbone_to = {**backbone, **backbone_to}
         self.backbone_to = MODELS.build(backbone_to) if backbone_to is not None else None
         self.neck = MODELS.build(neck)
         self._init_decode_head(decode_head)
