@@ -95,20 +95,45 @@ def test_resume_continues_from_last_checkpoint(trained):
     assert steps == {6}
 
 
-def test_two_process_gloo_training_on_cpu(tmp_path):
+def metric_values(log, key='F1'):
+    return re.findall(rf'{key}: (\d+\.\d+)', log)
+
+
+def test_two_process_gloo_training_and_testing_on_cpu(tmp_path):
     root = str(tmp_path)
-    make_levir_layout(root, n=4)
+    make_levir_layout(root, n=5)
     work_dir = osp.join(root, 'dist_work')
+    dist_env = dict(OMP_NUM_THREADS='1', PORT='29517', PYTHON=sys.executable)
     log = run_tool('tools/dist_train.sh', CONFIG, '2', '--work-dir', work_dir,
                    '--cfg-options', 'train_cfg.max_iters=2', 'train_cfg.val_interval=2',
                    'default_hooks.checkpoint.interval=2', *data_options(root),
-                   env=dict(OMP_NUM_THREADS='1', PORT='29517', PYTHON=sys.executable),
-                   launcher=('bash', ))
+                   env=dist_env, launcher=('bash', ))
     # torchrun exits 0 only when both ranks finished
     assert 'Distributed training: True' in log
     assert "model_wrapper_cfg = dict(device_ids=None, type='MMDistributedDataParallel')" in log
-    assert osp.isfile(osp.join(work_dir, 'iter_2.pth'))
-    assert 'F1' in log
+    ckpt = osp.join(work_dir, 'iter_2.pth')
+    assert osp.isfile(ckpt)
+    # 5 test tiles on 2 ranks: the padded sample must not be counted twice
+    dist_log = run_tool('tools/dist_test.sh', CONFIG, ckpt, '2', '--work-dir',
+                        osp.join(root, 'dist_test'), '--cfg-options', *data_options(root),
+                        env=dist_env, launcher=('bash', ))
+    single_log = run_tool('tools/test.py', CONFIG, ckpt, '--work-dir',
+                          osp.join(root, 'single_test'), '--cfg-options', *data_options(root))
+    assert metric_values(dist_log) and metric_values(dist_log) == metric_values(single_log)
+    assert metric_values(dist_log, 'OA') == metric_values(single_log, 'OA')
+
+
+def test_amp_without_gpu_stops_with_reason():
+    from mmengine.config import Config
+
+    from mmcd_plugin.utils.launch import enable_amp
+    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD'))))
+    if torch.cuda.is_available():
+        enable_amp(cfg)
+        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
+    else:
+        with pytest.raises(SystemExit, match='--amp needs a GPU'):
+            enable_amp(cfg)
 
 
 DEMO_CONFIG = 'configs/demo/demo_bitemporal-resnet_synthetic-sn6.py'

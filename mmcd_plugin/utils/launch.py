@@ -55,7 +55,14 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 
 def enable_amp(cfg: Config) -> None:
-    """Switch the optimizer wrapper to mixed precision (``--amp``)."""
+    """Switch the optimizer wrapper to mixed precision (``--amp``).
+
+    mmengine's ``AmpOptimWrapper`` runs on GPU (and NPU/MLU) only, so on a
+    machine without one this stops at once with that reason.
+    """
+    if not torch.cuda.is_available():
+        raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper does not run on '
+                         'CPU. Drop --amp here, or run on a CUDA machine.')
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
     if wrapper == 'AmpOptimWrapper':
         return
@@ -63,8 +70,6 @@ def enable_amp(cfg: Config) -> None:
         raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper}')
     cfg.optim_wrapper.type = 'AmpOptimWrapper'
     cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-    if not torch.cuda.is_available():
-        cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
 
 
 def build_runner(cfg: Config):
