@@ -1,3 +1,4 @@
 from .bi_temporal_encoder_decoder import BiTemporalEncoderDecoder
+from .multimodal_encoder_decoder import MultimodalEncoderDecoder
 
-__all__ = ['BiTemporalEncoderDecoder']
+__all__ = ['BiTemporalEncoderDecoder', 'MultimodalEncoderDecoder']

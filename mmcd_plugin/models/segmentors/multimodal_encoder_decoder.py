@@ -1,0 +1,97 @@
+"""Pseudo-siamese optical-SAR encoder-decoder with prior-guided fusion (STSF-Net).
+
+Sun, Sun & Wang, "Prior-guided Fusion of Multimodal Features for Change
+Detection from Optical-SAR Images" (STSF-Net), Section IV-A / Fig. 2:
+modality-specific encoders (MSFE) give S_opt, S_sar; the spatio-temporal
+common feature module (STCFM, Eq. 1-5) gives C_opt, C_sar; a frozen semantic
+prior generator (SPG) gives P_opt, P_sar; the prior-guided fusion module
+(PGFFM, Eq. 6-8) fuses them scale by scale; a decoder and a classifier output
+the dense semantic change map.
+"""
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from mmseg.models.segmentors.base import BaseSegmentor
+from torch import Tensor
+
+from mmcd_plugin.registry import MODELS
+from .bi_temporal_encoder_decoder import BiTemporalEncoderDecoder
+
+MODALITIES = ('optical', 'sar')
+
+
+@MODELS.register_module()
+class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
+    """Optical-SAR change detector: two encoders, common features, priors,
+    prior-guided fusion, decoder (STSF-Net's segmentor).
+
+    ``inputs`` are the two dates concatenated along channels (Open-CD
+    convention) and split with ``in_channels``; ``modality_order`` says which
+    date is which modality: ``('optical', 'sar')`` as in the paper (optical
+    pre-event, SAR post-event) or ``('sar', 'optical')`` as in the Shuguang
+    pair. Features are always named by modality, so the fusion computes
+    ``S_opt - S_sar`` (Eq. 7) whatever the date order.
+
+    Args:
+        optical_encoder (dict): Optical encoder (STSF-Net: ``HieraAdapter``).
+        sar_encoder (dict, optional): SAR encoder (STSF-Net: Swin-T from
+            scratch). None shares the optical encoder (siamese; the SAR input
+            must then have the optical channel count). Defaults to None.
+        common_neck (dict): ``neck(S_opt, S_sar) -> (C_opt, C_sar)`` (STCFM).
+        fusion_neck (dict): ``neck(S_opt, S_sar, C_opt, C_sar, P_opt, P_sar)
+            -> fused`` (PGFFM).
+        decode_head (dict): Decoder + classifier on the fused features.
+        prior_generator (dict, optional): ``gen(I_opt, I_sar) -> (P_opt,
+            P_sar)`` (SPG); None gives the fusion neck no priors (Table VII
+            "none"). Defaults to None.
+        modality_order (Sequence[str]): Modality of date 1 and date 2.
+            Defaults to ('optical', 'sar').
+        auxiliary_head, train_cfg, test_cfg, data_preprocessor, in_channels,
+            init_cfg: As in :class:`BiTemporalEncoderDecoder`.
+    """
+
+    def __init__(self, optical_encoder: dict, common_neck: dict, fusion_neck: dict,
+                 decode_head: dict, sar_encoder: Optional[dict] = None,
+                 prior_generator: Optional[dict] = None,
+                 modality_order: Sequence[str] = MODALITIES, auxiliary_head=None,
+                 train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 in_channels: Optional[Sequence[int]] = None, init_cfg=None):
+        if sorted(modality_order) != sorted(MODALITIES):
+            raise ValueError(f'modality_order must order {MODALITIES}, got {modality_order}')
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.modality_order = tuple(modality_order)
+        self.optical_encoder = MODELS.build(optical_encoder)
+        self.sar_encoder = MODELS.build(sar_encoder) if sar_encoder is not None else None
+        self.common_neck = MODELS.build(common_neck)
+        self.prior_generator = MODELS.build(prior_generator) \
+            if prior_generator is not None else None
+        self.fusion_neck = MODELS.build(fusion_neck)
+        self._init_decode_head(decode_head)
+        self._init_auxiliary_head(auxiliary_head)
+        self.in_channels = list(in_channels) if in_channels is not None else \
+            getattr(self.data_preprocessor, 'in_channels', None)
+        self.train_cfg = train_cfg
+        self.test_cfg = test_cfg
+
+    def split_modalities(self, inputs: Tensor) -> Dict[str, Tensor]:
+        """``{'optical': I_opt, 'sar': I_sar}`` from the concatenated dates."""
+        return dict(zip(self.modality_order, self.split_inputs(inputs)))
+
+    def encode(self, images: Dict[str, Tensor]) -> Tuple[List[Tensor], List[Tensor]]:
+        """Modality-specific features S_opt, S_sar (MSFE)."""
+        sar_encoder = self.sar_encoder or self.optical_encoder
+        return list(self.optical_encoder(images['optical'])), \
+            list(sar_encoder(images['sar']))
+
+    def extract_feat(self, inputs: Tensor) -> List[Tensor]:
+        images = self.split_modalities(inputs)
+        specific_opt, specific_sar = self.encode(images)
+        common_opt, common_sar = self.common_neck(specific_opt, specific_sar)
+        if self.prior_generator is not None:
+            priors_opt, priors_sar = self.prior_generator(images['optical'], images['sar'])
+        else:
+            priors_opt = priors_sar = None
+        return self.fusion_neck(specific_opt, specific_sar, common_opt, common_sar,
+                                priors_opt, priors_sar)
