@@ -175,3 +175,24 @@ def test_demo_pipeline_trains_tests_and_writes_georeferenced_pictures(tmp_path):
     log = run_tool('tools/test.py', DEMO_CONFIG, ckpt, '--work-dir', work_dir, '--tta',
                    '--cfg-options', *options)
     assert re.search(r'F1_bcd: \d+\.\d+', log)
+
+
+def test_missing_weights_and_data_stop_before_building(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(tmp_path), '--cfg-options',
+         'model.backbone.init_cfg.type=Pretrained',
+         'model.backbone.init_cfg.checkpoint=checkpoints/no_such_resnet.pth',
+         'train_dataloader.dataset.data_root=/no/such/levir'],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    header = lines.index('Cannot start: files this config needs are missing')
+    problems = lines[header + 1:]
+    # all three problems at once: the weights, the train root, the default val root
+    assert len(problems) == 3
+    assert "model.backbone.init_cfg.checkpoint = 'checkpoints/no_such_resnet.pth' not found" \
+        in problems[0]
+    assert "train_dataloader.dataset.data_root = '/no/such/levir' not found: put " \
+        "LEVIRCDDataset there" in problems[1]
+    assert "val_dataloader.dataset.data_root = 'data/LEVIR-CD/val'" in problems[2]
+    assert not os.listdir(tmp_path)  # nothing was built or written

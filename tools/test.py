@@ -2,8 +2,8 @@
 import argparse
 
 import mmcd_plugin  # noqa: F401  (registers modules, safe checkpoint loading)
-from mmcd_plugin.utils.launch import (DictAction, build_runner, setup_cpu_distributed,
-                                      load_config)
+from mmcd_plugin.utils.launch import (DictAction, build_runner, check_files, load_config,
+                                      setup_cpu_distributed)
 
 
 def parse_args():
@@ -50,6 +50,7 @@ def main():
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     setup_cpu_distributed(cfg)
     cfg.load_from = args.checkpoint
+    check_files(cfg, ('test_dataloader', ))
     if args.show or args.show_dir:
         configure_visualization(cfg, args)
     if args.tta:

@@ -2,8 +2,8 @@
 import argparse
 
 import mmcd_plugin  # noqa: F401  (registers modules, safe checkpoint loading)
-from mmcd_plugin.utils.launch import (DictAction, build_runner, enable_amp,
-                                      setup_cpu_distributed, load_config)
+from mmcd_plugin.utils.launch import (DictAction, build_runner, check_files, enable_amp,
+                                      load_config, setup_cpu_distributed)
 
 
 def parse_args():
@@ -26,6 +26,7 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir)
     setup_cpu_distributed(cfg)
+    check_files(cfg, ('train_dataloader', 'val_dataloader'))
     if args.amp:
         enable_amp(cfg)
     if args.resume == 'auto':

@@ -1,7 +1,7 @@
 """Shared set-up of tools/train.py and tools/test.py."""
 import os
 import os.path as osp
-from typing import Optional
+from typing import Optional, Sequence
 
 import torch
 import torch.distributed as dist
@@ -78,3 +78,49 @@ def build_runner(cfg: Config):
 
     from mmcd_plugin.registry import RUNNERS
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
+WEIGHT_KEYS = ('checkpoint', 'pretrained')
+
+
+def missing_weight_files(cfg, path: str = 'model') -> list:
+    """``(config key, file)`` of every local weight file the model config names
+    that does not exist (``checkpoint=``, ``pretrained=``, Pretrained init)."""
+    missing = []
+    if isinstance(cfg, dict):
+        for key, value in cfg.items():
+            if key in WEIGHT_KEYS and isinstance(value, str) and '://' not in value \
+                    and not osp.isfile(value):
+                missing.append((f'{path}.{key}', value))
+            elif isinstance(value, (dict, list, tuple)):
+                missing += missing_weight_files(value, f'{path}.{key}')
+    elif isinstance(cfg, (list, tuple)):
+        for index, value in enumerate(cfg):
+            missing += missing_weight_files(value, f'{path}.{index}')
+    return missing
+
+
+def missing_data_roots(cfg: Config, loaders=('train_dataloader', 'val_dataloader',
+                                             'test_dataloader')) -> list:
+    missing = []
+    for loader in loaders:
+        dataset = (cfg.get(loader) or {}).get('dataset') or {}
+        root = dataset.get('data_root')
+        if root and not osp.isdir(root):
+            missing.append((f'{loader}.dataset.data_root', root, dataset.get('type')))
+    return missing
+
+
+def check_files(cfg: Config, loaders: Sequence[str]) -> None:
+    """Stop before building anything when weight files or datasets are missing,
+    saying what is missing and where it goes (all problems at once)."""
+    problems = [f'  - pretrained weights {key} = {value!r} not found: put the file there '
+                f'(see the config header for where to get it) or override it, e.g. '
+                f'--cfg-options {key}=/path/to/file'
+                for key, value in missing_weight_files(cfg.model.to_dict())]
+    problems += [f'  - dataset {key} = {root!r} not found: put {kind} there (layout in the '
+                 f'README table) or override it, e.g. --cfg-options {key}=/path/to/data'
+                 for key, root, kind in missing_data_roots(cfg, loaders)]
+    if problems:
+        raise SystemExit('Cannot start: files this config needs are missing\n' +
+                         '\n'.join(problems))
