@@ -1,3 +1,5 @@
 from .feature_fusion_neck import FeatureFusionNeck
+from .pgffm import PriorGuidedFusion
+from .stcfm import SpatioTemporalCommonFeatureModeling
 
-__all__ = ['FeatureFusionNeck']
+__all__ = ['FeatureFusionNeck', 'PriorGuidedFusion', 'SpatioTemporalCommonFeatureModeling']
