@@ -1,3 +1,4 @@
+from .backbones import *  # noqa: F401,F403
 from .data_preprocessor import MultiModalDataPreprocessor
 from .necks import *  # noqa: F401,F403
 from .segmentors import *  # noqa: F401,F403

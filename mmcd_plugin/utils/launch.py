@@ -80,7 +80,7 @@ def build_runner(cfg: Config):
     return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
 
 
-WEIGHT_KEYS = ('checkpoint', 'pretrained')
+WEIGHT_KEYS = ('checkpoint', 'checkpoint_path', 'pretrained')
 
 
 def missing_weight_files(cfg, path: str = 'model') -> list:

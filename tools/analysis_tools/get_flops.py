@@ -20,6 +20,7 @@ from torch import nn
 
 import mmcd_plugin  # noqa: F401
 from mmcd_plugin.registry import MODELS
+from mmcd_plugin.utils.launch import WEIGHT_KEYS
 
 
 def strip_pretrained(cfg):
@@ -27,7 +28,7 @@ def strip_pretrained(cfg):
     if isinstance(cfg, dict):
         if isinstance(cfg.get('init_cfg'), dict) and cfg['init_cfg'].get('type') == 'Pretrained':
             cfg['init_cfg'] = None
-        for key in ('checkpoint', 'pretrained'):
+        for key in WEIGHT_KEYS:
             if isinstance(cfg.get(key), str):
                 cfg[key] = None
         for value in cfg.values():

@@ -178,8 +178,8 @@ class PriorGuidedFusion(BaseModule):
                                  f'optical and {len(priors_sar)} SAR')
         fused = []
         for i in range(num):
-            shapes = {tuple(t.shape) for t in (specific_opt[i], specific_sar[i],
-                                               common_opt[i], common_sar[i])}
+            shapes = {tuple(int(d) for d in t.shape)  # int(): shapes are tensors under tracing
+                      for t in (specific_opt[i], specific_sar[i], common_opt[i], common_sar[i])}
             if len(shapes) != 1 or specific_opt[i].shape[1] != self.in_channels[i]:
                 raise ValueError(f'scale {i}: S_opt, S_sar, C_opt, C_sar must share one '
                                  f'shape with {self.in_channels[i]} channels, got {shapes}')

@@ -42,7 +42,10 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
         decode_head (dict): Decoder + classifier on the fused features.
         prior_generator (dict, optional): ``gen(I_opt, I_sar) -> (P_opt,
             P_sar)`` (SPG); None gives the fusion neck no priors (Table VII
-            "none"). Defaults to None.
+            "none"). Its ``encoder='optical_encoder'`` makes the SPG run the
+            optical encoder's frozen SAM2 trunk without adapters: one copy of
+            the SAM2 weights, as the parameter count of Table IX implies.
+            Defaults to None.
         modality_order (Sequence[str]): Modality of date 1 and date 2.
             Defaults to ('optical', 'sar').
         auxiliary_head, train_cfg, test_cfg, data_preprocessor, in_channels,
@@ -65,8 +68,7 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
         self.optical_encoder = MODELS.build(optical_encoder)
         self.sar_encoder = MODELS.build(sar_encoder) if sar_encoder is not None else None
         self.common_neck = MODELS.build(common_neck)
-        self.prior_generator = MODELS.build(prior_generator) \
-            if prior_generator is not None else None
+        self.prior_generator = self._build_prior_generator(prior_generator)
         self.fusion_neck = MODELS.build(fusion_neck)
         self._init_decode_head(decode_head)
         self._init_auxiliary_head(auxiliary_head)
@@ -74,6 +76,18 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
             getattr(self.data_preprocessor, 'in_channels', None)
         self.train_cfg = train_cfg
         self.test_cfg = test_cfg
+
+    def _build_prior_generator(self, cfg: Optional[dict]):
+        if cfg is None:
+            return None
+        if cfg.get('encoder') != 'optical_encoder':
+            return MODELS.build(cfg)
+        from ..backbones.hiera_adapter import HieraTrunkView
+        if not hasattr(self.optical_encoder, 'freeze_trunk'):
+            raise TypeError("prior_generator.encoder='optical_encoder' needs a HieraAdapter "
+                            f'optical encoder, got {type(self.optical_encoder).__name__}')
+        cfg = {key: value for key, value in cfg.items() if key != 'encoder'}
+        return MODELS.build(cfg, default_args=dict(encoder=HieraTrunkView(self.optical_encoder)))
 
     def split_modalities(self, inputs: Tensor) -> Dict[str, Tensor]:
         """``{'optical': I_opt, 'sar': I_sar}`` from the concatenated dates."""
