@@ -46,14 +46,23 @@ class BiTemporalEncoderDecoder(EncoderDecoder):
                  train_cfg: Optional[dict] = None, test_cfg: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  in_channels: Optional[Sequence[int]] = None, init_cfg=None):
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._init_segmentor(data_preprocessor, init_cfg)
         self.backbone = MODELS.build(backbone)
         if backbone_to is not None and 'type' not in backbone_to:
             backbone_to = {**backbone, **backbone_to}
         self.backbone_to = MODELS.build(backbone_to) if backbone_to is not None else None
         self.neck = MODELS.build(neck)
+        self._init_heads(decode_head, auxiliary_head, in_channels, train_cfg, test_cfg)
+
+    def _init_segmentor(self, data_preprocessor, init_cfg) -> None:
+        """mmseg's segmentor set-up, the preprocessor built in our scope."""
+        if isinstance(data_preprocessor, dict):
+            data_preprocessor = MODELS.build(data_preprocessor)
+        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+
+    def _init_heads(self, decode_head, auxiliary_head, in_channels, train_cfg,
+                    test_cfg) -> None:
+        """Heads, per-date channel split and train/test settings."""
         self._init_decode_head(decode_head)
         self._init_auxiliary_head(auxiliary_head)
         self.in_channels = list(in_channels) if in_channels is not None else \

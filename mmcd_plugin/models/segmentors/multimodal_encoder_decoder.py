@@ -10,7 +10,6 @@ the dense semantic change map.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from mmseg.models.segmentors.base import BaseSegmentor
 from torch import Tensor
 
 from mmcd_plugin.registry import MODELS
@@ -61,21 +60,14 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
                  in_channels: Optional[Sequence[int]] = None, init_cfg=None):
         if sorted(modality_order) != sorted(MODALITIES):
             raise ValueError(f'modality_order must order {MODALITIES}, got {modality_order}')
-        if isinstance(data_preprocessor, dict):
-            data_preprocessor = MODELS.build(data_preprocessor)
-        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self._init_segmentor(data_preprocessor, init_cfg)
         self.modality_order = tuple(modality_order)
         self.optical_encoder = MODELS.build(optical_encoder)
         self.sar_encoder = MODELS.build(sar_encoder) if sar_encoder is not None else None
         self.common_neck = MODELS.build(common_neck)
         self.prior_generator = self._build_prior_generator(prior_generator)
         self.fusion_neck = MODELS.build(fusion_neck)
-        self._init_decode_head(decode_head)
-        self._init_auxiliary_head(auxiliary_head)
-        self.in_channels = list(in_channels) if in_channels is not None else \
-            getattr(self.data_preprocessor, 'in_channels', None)
-        self.train_cfg = train_cfg
-        self.test_cfg = test_cfg
+        self._init_heads(decode_head, auxiliary_head, in_channels, train_cfg, test_cfg)
 
     def _build_prior_generator(self, cfg: Optional[dict]):
         if cfg is None:
