@@ -136,7 +136,7 @@ def test_amp_without_gpu_stops_with_reason():
             enable_amp(cfg)
 
 
-DEMO_CONFIG = 'configs/demo/demo_bitemporal-resnet_synthetic-sn6.py'
+DEMO_CONFIG = 'configs/stsf/stsf_tiny_synthetic-sn6.py'
 
 
 def test_demo_pipeline_trains_tests_and_writes_georeferenced_pictures(tmp_path):
