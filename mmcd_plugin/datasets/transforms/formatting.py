@@ -25,14 +25,15 @@ class PackChangeInputs(BaseTransform):
 
     Args:
         meta_keys (Sequence[str]): Keys copied into the metainfo when present.
-            ``crs`` and ``transform`` are those of the date-1 image.
+            ``crs`` and ``transform`` are those of the date-1 image;
+            ``change_text`` is the S2M sentence of ``GenerateChangeText``.
     """
 
     def __init__(self, meta_keys: Sequence[str] = (
             'img_path', 'seg_map_path', 'seg_map_path_from', 'seg_map_path_to',
             'ori_shape', 'img_shape', 'scale_factor', 'flip', 'flip_direction',
             'rot90_k', 'temporal_exchange', 'modalities', 'in_channels', 'crs',
-            'transform', 'texts', 'nonfinite_pixels', 'sample_idx')):
+            'transform', 'texts', 'change_text', 'nonfinite_pixels', 'sample_idx')):
         self.meta_keys = tuple(meta_keys)
 
     def transform(self, results: Dict) -> Dict:
