@@ -51,13 +51,17 @@ def count_parameters(module: nn.Module) -> Dict[str, float]:
 
 
 class PairForward(nn.Module):
-    """Wraps a segmentor so the analyzer sees ``inputs -> logits``."""
+    """Wraps a segmentor so the analyzer sees ``inputs -> logits``: every
+    output of an SCD segmentor (``forward_scd``: change and both semantic
+    maps; the tracer drops layers whose output is not returned)."""
 
     def __init__(self, model):
         super().__init__()
         self.model = model
 
     def forward(self, inputs):
+        if hasattr(self.model, 'forward_scd'):
+            return tuple(self.model.forward_scd(inputs).values())
         return self.model._forward(inputs)
 
 

@@ -1,4 +1,6 @@
 from .bi_temporal_encoder_decoder import BiTemporalEncoderDecoder
 from .multimodal_encoder_decoder import MultimodalEncoderDecoder
+from .semantic_change_encoder_decoder import SemanticChangeEncoderDecoder
 
-__all__ = ['BiTemporalEncoderDecoder', 'MultimodalEncoderDecoder']
+__all__ = ['BiTemporalEncoderDecoder', 'MultimodalEncoderDecoder',
+           'SemanticChangeEncoderDecoder']
