@@ -8,5 +8,8 @@ vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='ChangeLocalVisualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(by_epoch=False)
 log_level = 'INFO'
+# Long runs: stop at the first NaN/Inf loss, lr or weight before it reaches a
+# checkpoint; resumed runs draw the random numbers of uninterrupted ones.
+custom_hooks = [dict(type='NonFiniteCheckHook'), dict(type='RandomStateHook')]
 load_from = None
 resume = False

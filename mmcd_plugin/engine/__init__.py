@@ -1,5 +1,10 @@
+from .atomic_checkpoint_hook import AtomicCheckpointHook
+from .atomic_file_backend import AtomicLocalBackend, atomic_write
 from .checkpoint import CheckpointError, allow_mmengine_checkpoints, load_local_checkpoint
+from .non_finite_check_hook import NonFiniteCheckHook
+from .random_state_hook import RandomStateHook
 from .visualization_hook import ChangeVisualizationHook
 
-__all__ = ['ChangeVisualizationHook', 'CheckpointError', 'allow_mmengine_checkpoints',
-           'load_local_checkpoint']
+__all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'ChangeVisualizationHook',
+           'CheckpointError', 'NonFiniteCheckHook', 'RandomStateHook', 'allow_mmengine_checkpoints',
+           'atomic_write', 'load_local_checkpoint']
