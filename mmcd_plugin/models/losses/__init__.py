@@ -1,5 +1,8 @@
+from .bidirectional_infonce_loss import BidirectionalInfoNCELoss
 from .change_bce_loss import ChangeBCELoss
 from .semantic_ce_loss import SemanticCELoss
 from .semantic_consistency_loss import SemanticConsistencyLoss
+from .softmax_focal_loss import SoftmaxFocalLoss
 
-__all__ = ['ChangeBCELoss', 'SemanticCELoss', 'SemanticConsistencyLoss']
+__all__ = ['ChangeBCELoss', 'SemanticCELoss', 'SemanticConsistencyLoss',
+           'BidirectionalInfoNCELoss', 'SoftmaxFocalLoss']
