@@ -6,6 +6,7 @@ from typing import Dict, List, Optional, Sequence, Union
 from mmengine.dataset import BaseDataset
 
 from mmcd_plugin.registry import DATASETS, TRANSFORMS
+from .captions import pair_captions, read_captions
 
 IMAGE_ROLES = ('img_path_from', 'img_path_to')
 LABEL_ROLES = ('seg_map_path', 'seg_map_path_from', 'seg_map_path_to')
@@ -33,6 +34,11 @@ class BiTemporalDataset(BaseDataset):
     ``modalities`` of the two dates (e.g. ``('optical', 'sar')``) and, for SCD,
     ``semantic_classes`` / ``semantic_palette``.
 
+    With ``caption_file`` every sample carries ``texts``: the captions of its
+    two images, in date order (MMChange's VLM descriptions, see
+    :mod:`mmcd_plugin.datasets.captions`); ``TemporalExchange`` swaps them with
+    the images and ``PackChangeInputs`` puts them in the metainfo.
+
     Args:
         data_root (str): Dataset root.
         data_prefix (dict, optional): Folder of each role, relative to
@@ -44,6 +50,12 @@ class BiTemporalDataset(BaseDataset):
             date. Defaults to the class's ``IMG_SUFFIX`` (here '.png').
         seg_map_suffix (str, optional): Label suffix. Defaults to the class's
             ``SEG_MAP_SUFFIX`` (here '.png').
+        caption_file (str): JSON ``{image path relative to data_root:
+            caption}`` (``tools/caption_images.py``), relative to ``data_root``
+            unless absolute; '' for no captions. Defaults to ''.
+        missing_caption (str, optional): Sentence used for an image the
+            caption file lacks; None (the default) makes it an error naming
+            the image and the file.
         **kwargs: Passed to :class:`mmengine.dataset.BaseDataset`
             (``pipeline``, ``test_mode``, ``metainfo``, ``indices``, ...).
     """
@@ -57,11 +69,14 @@ class BiTemporalDataset(BaseDataset):
 
     def __init__(self, data_root: str = '', data_prefix: Optional[Dict[str, str]] = None,
                  ann_file: str = '', img_suffix: Union[str, Sequence[str], None] = None,
-                 seg_map_suffix: Optional[str] = None, **kwargs):
+                 seg_map_suffix: Optional[str] = None, caption_file: str = '',
+                 missing_caption: Optional[str] = None, **kwargs):
         img_suffix = self.IMG_SUFFIX if img_suffix is None else img_suffix
         self.img_suffix = (img_suffix, img_suffix) if isinstance(img_suffix, str) \
             else tuple(img_suffix)
         self.seg_map_suffix = self.SEG_MAP_SUFFIX if seg_map_suffix is None else seg_map_suffix
+        self.caption_file = caption_file
+        self.missing_caption = missing_caption
         data_prefix = dict(self.DATA_PREFIX if data_prefix is None else data_prefix)
         missing = [role for role in IMAGE_ROLES if role not in data_prefix]
         if missing:
@@ -132,6 +147,7 @@ class BiTemporalDataset(BaseDataset):
         data_list = [self.sample_info(self.entry_files(e), i)
                      for i, e in enumerate(self.list_entries())]
         self.check_files(data_list)
+        self.attach_captions(data_list)
         if not data_list:
             raise ValueError(f'{type(self).__name__}: no samples in {self.data_root} '
                              f'({self.layout_help()}); check the suffix {self.img_suffix}.')
@@ -155,3 +171,14 @@ class BiTemporalDataset(BaseDataset):
             raise FileNotFoundError(
                 f'{type(self).__name__}: {len(missing)} listed file(s) missing under '
                 f'{self.data_root} ({self.layout_help()}), e.g.\n  {shown}')
+
+    def attach_captions(self, data_list: List[dict]) -> None:
+        """``texts`` of every sample from ``caption_file`` (all checked at start-up)."""
+        if not self.caption_file:
+            return
+        path = self.caption_file if osp.isabs(self.caption_file) else \
+            osp.join(self.data_root, self.caption_file)
+        captions = read_captions(path)
+        for info in data_list:
+            info['texts'] = pair_captions(info['img_path'], self.data_root, captions, path,
+                                          self.missing_caption)

@@ -1,8 +1,9 @@
 from .conv_block import ConvBlock
 from .lsaf_change_head import LSAFChangeHead
 from .lsaf_semantic_head import LSAFSemanticHead
+from .supervised_attention_head import SupervisedAttentionHead
 from .text_guided_alignment import TextGuidedAlignment
 from .text_guided_head import TextGuidedHead
 
-__all__ = ['ConvBlock', 'LSAFChangeHead', 'LSAFSemanticHead', 'TextGuidedAlignment',
-           'TextGuidedHead']
+__all__ = ['ConvBlock', 'LSAFChangeHead', 'LSAFSemanticHead', 'SupervisedAttentionHead',
+           'TextGuidedAlignment', 'TextGuidedHead']
