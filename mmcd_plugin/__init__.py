@@ -10,5 +10,6 @@ from .engine.checkpoint import allow_mmengine_checkpoints
 allow_mmengine_checkpoints()
 
 from . import datasets, engine, evaluation, models, visualization  # noqa: E402,F401
+from . import apis  # noqa: E402,F401
 
 __all__ = ['__version__']
