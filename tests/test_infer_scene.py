@@ -398,3 +398,28 @@ def test_stale_state_is_discarded(tmp_path):
     assert StripStore(str(tmp_path), dict(options=1)).finished_strips == 1
     fresh = StripStore(str(tmp_path), dict(options=2))     # other model / inputs / options
     assert fresh.finished_strips == 0 and fresh.carry() is None and fresh.stats == {}
+
+
+def test_report_describes_changes_in_s2m_words():
+    """S2M quantity (Eq. 3 thresholds x 4 for a 1024^2 valid area), type, category, where."""
+    from mmcd_plugin.apis import describe_changes
+    from mmcd_plugin.datasets.change_text import make_class_table
+
+    def entry(index, pixels, direction, regions, largest):
+        return dict(id=index, name='changed', change=True, pixels=pixels, area_m2=pixels * 0.25,
+                    fraction_of_valid=pixels / 1024 ** 2, direction=direction, regions=regions,
+                    largest_region_m2=largest)
+
+    summary = dict(scene=dict(valid_pixels=1024 ** 2),
+                   classes=[dict(id=0, name='unchanged', change=False, pixels=1024 ** 2 - 20000),
+                            entry(1, 20000, 'north-east', 2, 3000.0)])
+    table = make_class_table('levir_cd')
+    assert describe_changes(summary, table) == [
+        'several newly built buildings: 2 regions, 5,000 m^2 (1.9 % of the valid area), '
+        'in the north-east; largest region 3,000 m^2.']
+    summary['classes'][1] = entry(1, 3199, 'centre', 1, 799.75)
+    assert describe_changes(summary, table) == [
+        'a single newly built building: 1 region, 800 m^2 (0.3 % of the valid area), '
+        'in the centre.']
+    assert describe_changes(summary) == [
+        'changed: 1 region, 800 m^2 (0.3 % of the valid area), in the centre.']

@@ -45,6 +45,8 @@ def parse_args(argv=None):
     parser.add_argument('--keep-state', action='store_true',
                         help='keep the strip files in OUT_DIR/.infer_scene after success')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
+    parser.add_argument('--change-classes', help="S2M class table for the report's sentences, "
+                        "e.g. 'levir_cd' (see mmcd_plugin.datasets.change_text.CLASS_TABLES)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
     return parser.parse_args(argv)
@@ -53,7 +55,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, 'none', None)
-    inferencer = ChangeSceneInferencer(cfg, args.checkpoint, device=args.device)
+    inferencer = ChangeSceneInferencer(cfg, args.checkpoint, device=args.device,
+                                       change_classes=args.change_classes)
     result = inferencer(
         args.pre, args.post, args.out_dir, window=args.window, overlap=args.overlap,
         margin=args.margin, batch_size=args.batch_size, probabilities=args.probabilities,

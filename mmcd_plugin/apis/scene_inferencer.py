@@ -46,6 +46,7 @@ from mmengine.registry import init_default_scope
 from mmengine.runner.checkpoint import _load_checkpoint_to_model
 from mmengine.utils import ProgressBar
 
+from mmcd_plugin.datasets.change_text import make_class_table
 from mmcd_plugin.datasets.transforms.loading import LoadBiTemporalImages, \
     LoadChangeAnnotations
 from mmcd_plugin.registry import DATASETS, TRANSFORMS
@@ -100,6 +101,12 @@ class ChangeSceneInferencer(BaseInferencer):
             warning). Defaults to None.
         device (str, optional): Torch device; None picks the available one.
         scope (str): Registry scope. Defaults to 'mmcd_plugin'.
+        change_classes (str | dict, optional): S2M class table (a name in
+            ``mmcd_plugin.datasets.change_text.CLASS_TABLES`` such as
+            'levir_cd', or ``{class index: (category, change type)}``): the
+            report then describes each change class in S2M's words
+            ("several newly built buildings in the north-east, ..."). None
+            keeps the class names. Defaults to None.
 
     Example::
 
@@ -110,9 +117,10 @@ class ChangeSceneInferencer(BaseInferencer):
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
-                 scope: str = 'mmcd_plugin'):
+                 scope: str = 'mmcd_plugin', change_classes=None):
         init_default_scope(scope)
         self.weights = weights
+        self.change_classes = None if change_classes is None else make_class_table(change_classes)
         super().__init__(model=model, weights=weights, device=device, scope=scope)
         self.dataset_meta = self._class_table()
 
@@ -229,7 +237,7 @@ class ChangeSceneInferencer(BaseInferencer):
         else:
             summary = summarize_change_map(preds, classes, regions,
                                            nodata_by_date=nodata_by_date)
-        report = format_change_report(summary, header)
+        report = format_change_report(summary, header, self.change_classes)
         outputs = dict(polygons=paths)
         for key, text in (('summary', json.dumps(summary, indent=1)), ('report', report)):
             outputs[key] = osp.join(out_dir, OUTPUT_NAMES[key])

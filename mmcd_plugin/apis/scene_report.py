@@ -140,8 +140,15 @@ def _area_text(area_m2: Optional[float], pixels: int) -> str:
     return f'{area_m2:,.0f} m^2' if area_m2 >= 10 else f'{area_m2:,.2f} m^2'
 
 
-def describe_changes(summary: dict) -> List[str]:
-    """One sentence per change class present in the map, largest area first."""
+def describe_changes(summary: dict, change_classes: Optional[dict] = None) -> List[str]:
+    """One sentence per change class present in the map, largest area first.
+
+    With ``change_classes`` (an S2M class table, see
+    :func:`mmcd_plugin.datasets.change_text.make_class_table`) a class in the
+    table is described with S2M's quadruple: quantity (Eq. 3, thresholds
+    scaled from S2M's 512^2 tiles to the scene's valid area), change type,
+    category and where ("several newly built buildings in the north-east").
+    """
     present = [c for c in summary['classes'] if c['change'] and c['pixels']]
     if not present:
         return ['No change was detected.']
@@ -151,7 +158,13 @@ def describe_changes(summary: dict) -> List[str]:
         where = 'in the centre' if entry['direction'] == 'centre' else \
             f'centred in the {entry["direction"]}'
         regions = f'{entry["regions"]} region{"s" if entry["regions"] != 1 else ""}'
-        text = (f'{entry["name"]}: {regions}, {_area_text(entry["area_m2"], entry["pixels"])} '
+        subject = entry['name']
+        if change_classes and entry['id'] in change_classes:
+            subject = _s2m_subject(change_classes[entry['id']], entry['pixels'],
+                                   summary['scene']['valid_pixels'])
+            where = 'in the centre' if entry['direction'] == 'centre' else \
+                f'in the {entry["direction"]}'
+        text = (f'{subject}: {regions}, {_area_text(entry["area_m2"], entry["pixels"])} '
                 f'({100 * entry["fraction_of_valid"]:.1f} % of the valid area), {where}')
         if entry['largest_region_m2'] is not None and entry['regions'] > 1:
             text += f'; largest region {_area_text(entry["largest_region_m2"], 0)}'
@@ -159,7 +172,17 @@ def describe_changes(summary: dict) -> List[str]:
     return sentences
 
 
-def format_change_report(summary: dict, header: Sequence[str] = ()) -> str:
+def _s2m_subject(change_class, pixels: int, valid_pixels: int) -> str:
+    """S2M's "how many / how / what" of one class, e.g. 'several newly built buildings'."""
+    from mmcd_plugin.datasets.change_text import PAPER_TILE_AREA, change_quantity
+    quantity = change_quantity(pixels, tile_area=max(valid_pixels, 1),
+                               reference_area=PAPER_TILE_AREA)
+    noun = change_class.singular() if quantity == 'a single' else change_class.category
+    return f'{quantity} {change_class.change_type} {noun}'
+
+
+def format_change_report(summary: dict, header: Sequence[str] = (),
+                         change_classes: Optional[dict] = None) -> str:
     """The text report: header lines, the scene, nodata, one line per change class."""
     scene = summary['scene']
     lines = ['Scene change report', *header,
@@ -177,7 +200,7 @@ def format_change_report(summary: dict, header: Sequence[str] = ()) -> str:
                      'not predicted (class map value 255).')
     lines.append(f'valid area: {_area_text(scene["valid_area_m2"], scene["valid_pixels"])}')
     lines.append('changes:')
-    lines += [f'- {sentence}' for sentence in describe_changes(summary)]
+    lines += [f'- {sentence}' for sentence in describe_changes(summary, change_classes)]
     if summary['largest_regions']:
         lines.append('largest change regions (centroid in CRS coordinates):')
         lines += [f'- {r["class_name"]}: {_area_text(r["area_m2"], r["pixels"])} at '
