@@ -4,10 +4,9 @@
 plain dict (JSON-serialisable); :func:`describe_changes` writes one sentence
 per change class from it ("added building: 3 regions, 12,400 m^2 (4.1 % of the
 valid area), centred in the north-east; largest region 8,000 m^2") and
-:func:`format_change_report` the text report. Sentences built with the S2M
-quadruple machinery (direction / quantity / category) can be produced from
-the same summary dict: each class entry has the region count, the area and
-the compass direction.
+:func:`format_change_report` the text report. Given an S2M class table,
+classes are described with the S2M quadruple instead ("several newly built
+buildings: ..., in the north-east", see :func:`describe_changes`).
 """
 import heapq
 import math
@@ -15,6 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 
 import numpy as np
 
+from mmcd_plugin.datasets.change_text import PAPER_TILE_AREA, change_quantity
 from .scene_outputs import NODATA_CLASS, AreaMeter, ChangeRegion, iter_block_rows, \
     iter_change_regions
 
@@ -155,15 +155,12 @@ def describe_changes(summary: dict, change_classes: Optional[dict] = None) -> Li
     present.sort(key=lambda c: -c['pixels'])
     sentences = []
     for entry in present:
+        s2m = bool(change_classes) and entry['id'] in change_classes
+        subject = _s2m_subject(change_classes[entry['id']], entry['pixels'],
+                               summary['scene']['valid_pixels']) if s2m else entry['name']
         where = 'in the centre' if entry['direction'] == 'centre' else \
-            f'centred in the {entry["direction"]}'
+            f'{"in" if s2m else "centred in"} the {entry["direction"]}'
         regions = f'{entry["regions"]} region{"s" if entry["regions"] != 1 else ""}'
-        subject = entry['name']
-        if change_classes and entry['id'] in change_classes:
-            subject = _s2m_subject(change_classes[entry['id']], entry['pixels'],
-                                   summary['scene']['valid_pixels'])
-            where = 'in the centre' if entry['direction'] == 'centre' else \
-                f'in the {entry["direction"]}'
         text = (f'{subject}: {regions}, {_area_text(entry["area_m2"], entry["pixels"])} '
                 f'({100 * entry["fraction_of_valid"]:.1f} % of the valid area), {where}')
         if entry['largest_region_m2'] is not None and entry['regions'] > 1:
@@ -174,7 +171,6 @@ def describe_changes(summary: dict, change_classes: Optional[dict] = None) -> Li
 
 def _s2m_subject(change_class, pixels: int, valid_pixels: int) -> str:
     """S2M's "how many / how / what" of one class, e.g. 'several newly built buildings'."""
-    from mmcd_plugin.datasets.change_text import PAPER_TILE_AREA, change_quantity
     quantity = change_quantity(pixels, tile_area=max(valid_pixels, 1),
                                reference_area=PAPER_TILE_AREA)
     noun = change_class.singular() if quantity == 'a single' else change_class.category

@@ -40,13 +40,11 @@ from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import mmcd_plugin  # noqa: F401
-from mmcd_plugin.registry import MODELS
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from get_flops import PairForward, analyse, strip_pretrained  # noqa: E402
+from get_flops import PairForward, analyse_model, build_model, pair_channels  # noqa: E402
 
 
 def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
@@ -61,20 +59,10 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     return n ** 3 / min(times) / 1e9
 
 
-def build_model(cfg: Config) -> torch.nn.Module:
-    with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmcd_plugin')):
-        model = MODELS.build(strip_pretrained(cfg.model.to_dict()))
-    return PairForward(model.eval())
-
-
-def input_channels(model: torch.nn.Module) -> int:
-    return sum(getattr(model.model, 'in_channels', None) or [3, 3])
-
-
 def time_forward(model: torch.nn.Module, shape, batch: int, repeats: int,
                  channels_last: bool = False) -> float:
     """Median seconds of one forward of ``batch`` pairs."""
-    inputs = torch.randn(batch, input_channels(model), *shape)
+    inputs = torch.randn(batch, pair_channels(model.model), *shape)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
         inputs = inputs.contiguous(memory_format=torch.channels_last)
@@ -90,12 +78,12 @@ def time_forward(model: torch.nn.Module, shape, batch: int, repeats: int,
 
 def benchmark(config: str, shapes: List[int], batch: int, repeats: int,
               channels_last: bool = False) -> List[Dict]:
-    cfg = Config.fromfile(config)
-    model = build_model(cfg)
+    segmentor = build_model(Config.fromfile(config))
+    model = PairForward(segmentor)
     rows = []
     for size in shapes:
         shape = (size, size)
-        gflops = analyse(cfg, shape)['gflops']
+        gflops = analyse_model(segmentor, shape)['gflops']
         latency = time_forward(model, shape, batch, repeats, channels_last)
         rows.append(dict(config=config, size=size, batch=batch, gflops=gflops,
                          channels_last=channels_last,
@@ -113,8 +101,8 @@ def memory_child(config: str, size: int) -> Dict:
     peak during that forward minus the resident set just before it: the
     working memory of inference at that size.
     """
-    model = build_model(Config.fromfile(config))
-    inputs = torch.randn(1, input_channels(model), size, size)
+    model = PairForward(build_model(Config.fromfile(config)))
+    inputs = torch.randn(1, pair_channels(model.model), size, size)
     with torch.inference_mode():
         model(inputs)
         before_kb = _current_rss_kb()

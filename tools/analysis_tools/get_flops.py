@@ -65,12 +65,25 @@ class PairForward(nn.Module):
         return self.model._forward(inputs)
 
 
-def analyse(cfg: Config, shape) -> Dict:
+def build_model(cfg: Config) -> nn.Module:
+    """The config's segmentor in eval mode, without its pretrained weight files."""
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmcd_plugin')):
         model = MODELS.build(strip_pretrained(cfg.model.to_dict()))
-    model.eval()
-    channels = sum(getattr(model, 'in_channels', None) or [3, 3])
-    inputs = torch.zeros(1, channels, *shape)
+    return model.eval()
+
+
+def pair_channels(model: nn.Module) -> int:
+    """Channels of one input pair (both dates concatenated)."""
+    return sum(getattr(model, 'in_channels', None) or [3, 3])
+
+
+def analyse(cfg: Config, shape) -> Dict:
+    return analyse_model(build_model(cfg), shape)
+
+
+def analyse_model(model: nn.Module, shape) -> Dict:
+    """Parameters and FLOPs (total and per top-level module) of one pair."""
+    inputs = torch.zeros(1, pair_channels(model), *shape)
     with torch.no_grad():
         analyzer = FlopAnalyzer(PairForward(model), (inputs, ))
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
