@@ -423,3 +423,89 @@ def test_report_describes_changes_in_s2m_words():
         'in the centre.']
     assert describe_changes(summary) == [
         'changed: 1 region, 800 m^2 (0.3 % of the valid area), in the centre.']
+
+
+@pytest.fixture(scope='module')
+def scd_inferencer(tmp_path_factory):
+    """The tiny LSAFNet (random weights), its change bias set so that about
+    half of the scene is predicted as change."""
+    cfg = Config.fromfile(osp.join(REPO, 'configs/lsafnet/lsafnet_tiny_second.py'))
+    model = build(cfg)
+    model.init_weights()
+    model.eval()
+    rng = np.random.RandomState(1)
+    pre, post = (torch.from_numpy(rng.randint(0, 256, (3, 128, 160)).astype(np.float32))
+                 for _ in range(2))
+    data = model.data_preprocessor(dict(inputs=[torch.cat([pre, post])]), False)
+    with torch.no_grad():
+        logits = model.forward_scd(data['inputs'])['seg_logits']
+        margin = (logits[:, 1] - logits[:, 0]).median()
+        model.decode_head.conv_seg.bias[0] += margin
+    path = str(tmp_path_factory.mktemp('scd') / 'lsafnet_tiny.pth')
+    from mmcd_plugin.datasets.second import SECONDDataset
+    torch.save(dict(meta=dict(dataset_meta=dict(SECONDDataset.METAINFO)),
+                    state_dict=model.state_dict()), path)
+    return ChangeSceneInferencer(cfg, path, device='cpu'), pre, post
+
+
+def test_semantic_change_scene_outputs(scd_inferencer, tmp_path):
+    """An SCD model writes each date's semantic change map (equal to the
+    model's own pred_sem_seg_from / _to on the scene), with the semantic
+    palette, nodata kept, and the from -> to transitions counted exactly."""
+    from mmcd_plugin.apis.scene_outputs import NODATA_CLASS
+    from mmcd_plugin.datasets.second import SECONDDataset
+    inferencer, pre, post = scd_inferencer
+    pre_path = write_raster(tmp_path / 'pre.tif', pre.numpy().astype(np.uint8))
+    post_path = write_raster(tmp_path / 'post.tif', post.numpy().astype(np.uint8))
+    result = inferencer(pre_path, post_path, str(tmp_path / 'out'), window=160, overlap=32,
+                        progress=False)
+    outputs = result['outputs']
+
+    model = inferencer.model
+    data = model.data_preprocessor(dict(inputs=[torch.cat([pre, post])]), False)
+    with torch.no_grad():
+        expected = model.predict(data['inputs'])[0]
+    maps = {}
+    for date in ('from', 'to'):
+        with rasterio.open(outputs[f'semantic_{date}']) as src:
+            maps[date] = src.read(1)
+            assert src.crs == 'EPSG:32631' and src.transform == from_origin(*ORIGIN, PIXEL, PIXEL)
+            assert src.colormap(1)[5] == (128, 0, 0, 255)          # 'building' of SECOND
+            assert json.loads(src.tags(1)['CLASSES']) == list(
+                SECONDDataset.METAINFO['semantic_classes'])
+        reference = expected.get(f'pred_sem_seg_{date}').data[0].numpy()
+        assert (maps[date] == reference).mean() > 0.999
+    with rasterio.open(outputs['class_map']) as src:
+        change = src.read(1)
+    assert (change == expected.pred_sem_seg.data[0].numpy()).mean() > 0.999
+    assert 0.2 < change.mean() < 0.8                                 # not a trivial map
+    assert ((maps['from'] != 0) == (change == 1)).all()
+    assert len(np.unique(maps['to'][change == 1])) > 1
+
+    # Transitions: counted independently from the two written maps.
+    transitions = result['summary']['transitions']
+    changed = (maps['from'] != 0) | (maps['to'] != 0)
+    pairs, counts = np.unique(np.stack([maps['from'][changed], maps['to'][changed]]), axis=1,
+                              return_counts=True)
+    got = {(t['from_id'], t['to_id']): t for t in transitions['transitions']}
+    assert set(got) == {tuple(p) for p in pairs.T.tolist()}
+    for (frm, to), count in zip(pairs.T.tolist(), counts):
+        assert got[frm, to]['pixels'] == count
+        assert got[frm, to]['area_m2'] == pytest.approx(count * PIXEL ** 2)
+    assert transitions['changed_pixels'] == changed.sum()
+    top = transitions['transitions'][0]
+    assert top['pixels'] == counts.max()
+    assert f'- {top["from_name"]} -> {top["to_name"]}: {top["area_m2"]:,.0f} m^2' in \
+        result['report']
+
+    # Nodata on one date: 255 in every map, never counted as a transition.
+    pre_nodata = np.maximum(pre.numpy(), 1).astype(np.uint8)
+    pre_nodata[:, 10:30, 40:90] = 0
+    pre_path = write_raster(tmp_path / 'pre_nodata.tif', pre_nodata, nodata=0)
+    result = inferencer(pre_path, post_path, str(tmp_path / 'out_nodata'), window=160,
+                        overlap=32, progress=False)
+    for date in ('from', 'to'):
+        with rasterio.open(result['outputs'][f'semantic_{date}']) as src:
+            semantic = src.read(1)
+        assert (semantic[10:30, 40:90] == NODATA_CLASS).all()
+        assert (semantic != NODATA_CLASS).sum() == 128 * 160 - 20 * 50

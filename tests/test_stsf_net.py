@@ -173,11 +173,14 @@ def test_prior_generator_is_the_frozen_sam2_trunk_without_adapters():
     priors_opt, priors_sar = model.prior_generator(image_opt, image_sar)
     plain = encoder(image_opt, use_adapters=False)
     tuned = encoder(image_opt)
+    # Both modalities go through the trunk as one batch: equal to separate
+    # calls up to the rounding of differently blocked matrix products.
     for prior, reference, other in zip(priors_opt, plain, tuned):
-        assert torch.equal(prior, reference) and not torch.allclose(prior, other)
+        torch.testing.assert_close(prior, reference, rtol=1e-5, atol=1e-6)
+        assert not torch.allclose(prior, other)
     sar_as_rgb = image_sar.mean(1, keepdim=True).repeat(1, 3, 1, 1)
     for prior, reference in zip(priors_sar, encoder(sar_as_rgb, use_adapters=False)):
-        assert torch.equal(prior, reference)
+        torch.testing.assert_close(prior, reference, rtol=1e-5, atol=1e-6)
 
 
 def test_paper_config_without_dataset_or_sam2_weights_says_where_to_put_them(tmp_path):

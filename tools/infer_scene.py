@@ -47,6 +47,9 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--change-classes', help="S2M class table for the report's sentences, "
                         "e.g. 'levir_cd' (see mmcd_plugin.datasets.change_text.CLASS_TABLES)")
+    parser.add_argument('--no-optimize', action='store_true', help='keep BatchNorms separate '
+                        'and the NCHW layout (by default they are folded into the '
+                        'convolutions and the model runs channels-last: same outputs, faster)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
     return parser.parse_args(argv)
@@ -56,7 +59,8 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, 'none', None)
     inferencer = ChangeSceneInferencer(cfg, args.checkpoint, device=args.device,
-                                       change_classes=args.change_classes)
+                                       change_classes=args.change_classes,
+                                       optimize=not args.no_optimize)
     result = inferencer(
         args.pre, args.post, args.out_dir, window=args.window, overlap=args.overlap,
         margin=args.margin, batch_size=args.batch_size, probabilities=args.probabilities,

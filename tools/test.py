@@ -17,6 +17,10 @@ def parse_args():
     parser.add_argument('--wait-time', type=float, default=2, help='seconds per shown panel')
     parser.add_argument('--tta', action='store_true', help='test-time augmentation '
                         '(needs tta_model and tta_pipeline in the config)')
+    parser.add_argument('--fuse-conv-bn', action='store_true', help='fold BatchNorms into the '
+                        'preceding convolutions (faster inference, same outputs)')
+    parser.add_argument('--channels-last', action='store_true',
+                        help='run in the channels-last memory format (faster CPU convolutions)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'],
@@ -55,6 +59,10 @@ def main():
         configure_visualization(cfg, args)
     if args.tta:
         configure_tta(cfg, args)
+    if args.fuse_conv_bn or args.channels_last:
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(
+            type='InferenceOptimizationHook', fuse_conv_bn=args.fuse_conv_bn,
+            channels_last=args.channels_last)]
     build_runner(cfg).test()
 
 

@@ -24,6 +24,12 @@ maps a pair of scenes of any size with a change detector of this plugin:
    connected change region with class and area in m^2),
    ``change_summary.json`` and ``change_report.txt``
    (:mod:`mmcd_plugin.apis.scene_report`) and ``change_quicklook.png``.
+   A semantic change detector (a model with a ``semantic_head``, e.g.
+   LSAFNet) also gives ``semantic_change_from.tif`` / ``semantic_change_to.tif``
+   (each date's semantic class where change was detected, the no-change class
+   elsewhere, the semantic palette embedded: Open-CD's ``pred_sem_seg_from`` /
+   ``pred_sem_seg_to`` for the whole scene) and the summary and report list
+   the from -> to transitions with their areas.
 
 Invalid pixels (nodata value, mask or alpha of either date, NaN/Inf, outside
 the post-event image after resampling) get the loading transform's
@@ -50,17 +56,22 @@ from mmcd_plugin.datasets.change_text import make_class_table
 from mmcd_plugin.datasets.transforms.loading import LoadBiTemporalImages, \
     LoadChangeAnnotations
 from mmcd_plugin.registry import DATASETS, TRANSFORMS
+from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 from mmcd_plugin.visualization.change_visualizer import colorize
 from .scene_io import BiTemporalScene
 from .scene_outputs import NODATA_CLASS, POLYGON_DRIVERS, PROBABILITY_NODATA, AreaMeter, \
     BlockRowWriter, PolygonWriter, geotiff_profile, iter_change_regions, write_class_table
-from .scene_report import format_change_report, summarize_change_map
+from .scene_report import format_change_report, summarize_change_map, summarize_transitions
 from .scene_state import StripStore, file_fingerprint
 from .sliding_window import StripAccumulator, WindowGrid
 
 OUTPUT_NAMES = dict(class_map='change_map.tif', probabilities='change_probabilities.tif',
+                    semantic_from='semantic_change_from.tif',
+                    semantic_to='semantic_change_to.tif',
                     summary='change_summary.json', report='change_report.txt',
                     quicklook='change_quicklook.png')
+#: Logit maps of a semantic change detector's ``inference``, in accumulator order.
+SEMANTIC_DATES = ('from', 'to')
 QUICKLOOK_SIZE = 1024
 #: Rows turned into classes / probabilities at a time.
 FINISH_ROWS = 64
@@ -91,6 +102,26 @@ def default_class_table(num_classes: int) -> dict:
     return dict(classes=names, palette=palette.tolist())
 
 
+def checked_class_table(meta: dict, num_classes: int, prefix: str = '',
+                        source: str = '') -> dict:
+    """``meta``'s ``{prefix}classes`` / ``{prefix}palette``, defaults when absent.
+
+    Raises:
+        ValueError: The named classes do not fit the model's ``num_classes``.
+    """
+    names, palette = meta.get(f'{prefix}classes'), meta.get(f'{prefix}palette')
+    default = default_class_table(num_classes)
+    if not names:
+        names = default['classes']
+    if len(names) != num_classes:
+        raise ValueError(f'The {prefix}class table ({len(names)} classes: {list(names)}) does '
+                         f'not fit the model ({num_classes} classes). Check {source} and '
+                         'the dataset in the config.')
+    if len(palette or []) < num_classes:
+        palette = default['palette']
+    return dict(classes=tuple(names), palette=[list(c) for c in palette])
+
+
 class ChangeSceneInferencer(BaseInferencer):
     """Map the changes between two georeferenced scenes of any size.
 
@@ -107,6 +138,9 @@ class ChangeSceneInferencer(BaseInferencer):
             report then describes each change class in S2M's words
             ("several newly built buildings in the north-east, ..."). None
             keeps the class names. Defaults to None.
+        optimize (bool): Fold BatchNorms into convolutions and run
+            channels-last (:func:`mmcd_plugin.utils.optimize_for_inference`:
+            the same outputs, faster). Defaults to True.
 
     Example::
 
@@ -117,12 +151,14 @@ class ChangeSceneInferencer(BaseInferencer):
     """
 
     def __init__(self, model, weights: Optional[str] = None, device: Optional[str] = None,
-                 scope: str = 'mmcd_plugin', change_classes=None):
+                 scope: str = 'mmcd_plugin', change_classes=None, optimize: bool = True):
         init_default_scope(scope)
         self.weights = weights
         self.change_classes = None if change_classes is None else make_class_table(change_classes)
         super().__init__(model=model, weights=weights, device=device, scope=scope)
         self.dataset_meta = self._class_table()
+        if optimize:
+            optimize_for_inference(self.model)
 
     # --- mmengine BaseInferencer hooks -------------------------------------------------
     def _load_weights_to_model(self, model, checkpoint, cfg) -> None:
@@ -152,19 +188,26 @@ class ChangeSceneInferencer(BaseInferencer):
     def _init_visualizer(self, cfg):
         return None  # the quicklook needs only the palette
 
+    @property
+    def semantic_head(self):
+        """The semantic head of a semantic change detector, else None."""
+        return getattr(self.model, 'semantic_head', None)
+
     def _class_table(self) -> dict:
-        num_classes = max(self.model.out_channels, 2)
         meta = dict(self.model.dataset_meta)
-        if not meta.get('classes'):
-            meta.update(default_class_table(num_classes))
-        if len(meta['classes']) != num_classes:
-            raise ValueError(f'The class table ({len(meta["classes"])} classes: '
-                             f'{list(meta["classes"])}) does not fit the model '
-                             f'({num_classes} classes). Check the checkpoint {self.weights} '
-                             'and the dataset in the config.')
-        if len(meta.get('palette') or []) < num_classes:
-            meta['palette'] = default_class_table(num_classes)['palette']
+        source = f'the checkpoint {self.weights}'
+        meta.update(checked_class_table(meta, max(self.model.out_channels, 2), '', source))
+        if self.semantic_head is not None:
+            meta.update(checked_class_table(meta, self.semantic_head.num_classes, 'semantic_',
+                                            source))
         return meta
+
+    @property
+    def logit_channels(self) -> List[int]:
+        """Channels of the stitched logit maps: change, then each date's semantics."""
+        semantic = [self.semantic_head.num_classes] * len(SEMANTIC_DATES) \
+            if self.semantic_head is not None else []
+        return [self.model.out_channels] + semantic
 
     def preprocess(self, inputs: Sequence[tuple], batch_size: int = 1, scene=None,
                    window_hw=None):
@@ -189,6 +232,9 @@ class ChangeSceneInferencer(BaseInferencer):
         data = self.model.data_preprocessor(inputs, False)
         samples = data['data_samples']
         logits = self.model.inference(data['inputs'], [s.metainfo for s in samples])
+        if isinstance(logits, dict):  # semantic change detection: X_C, X_1, X_2
+            logits = torch.cat([logits['seg_logits']] + [logits[f'seg_logits_{date}']
+                                                         for date in SEMANTIC_DATES], dim=1)
         out = []
         for index, sample in enumerate(samples):
             left, right, top, bottom = sample.metainfo.get('padding_size', (0, 0, 0, 0))
@@ -217,8 +263,10 @@ class ChangeSceneInferencer(BaseInferencer):
 
     def postprocess(self, preds: str, visualization=None, return_datasample: bool = False,
                     out_dir: str = '', polygons: Sequence[str] = ('geojson', ),
-                    header: Sequence[str] = (), nodata_by_date=None, **kwargs) -> dict:
-        """Polygons, summary and text report of the class map ``preds``."""
+                    header: Sequence[str] = (), nodata_by_date=None,
+                    semantic_maps: Optional[Sequence[str]] = None, **kwargs) -> dict:
+        """Polygons, summary and text report of the class map ``preds`` (and
+        the from -> to transitions of the two ``semantic_maps``, if given)."""
         import rasterio
         with rasterio.open(preds) as src:
             meter = AreaMeter(src.crs, src.transform, (src.height, src.width))
@@ -237,6 +285,10 @@ class ChangeSceneInferencer(BaseInferencer):
         else:
             summary = summarize_change_map(preds, classes, regions,
                                            nodata_by_date=nodata_by_date)
+        if semantic_maps:
+            summary['transitions'] = summarize_transitions(
+                *semantic_maps, self.dataset_meta['semantic_classes'],
+                self.semantic_head.no_change_index)
         report = format_change_report(summary, header, self.change_classes)
         outputs = dict(polygons=paths)
         for key, text in (('summary', json.dumps(summary, indent=1)), ('report', report)):
@@ -316,9 +368,11 @@ class ChangeSceneInferencer(BaseInferencer):
             outputs = self._write_rasters(scene.pre.profile, store, out_dir, options)
         nodata_by_date = store.stats.get('nodata_by_date', [0, 0])
         self._log_nodata(pre, post, nodata_by_date, grid)
+        semantic_maps = [outputs[f'semantic_{date}'] for date in SEMANTIC_DATES
+                         if f'semantic_{date}' in outputs]
         result = self.postprocess(outputs['class_map'], out_dir=out_dir, polygons=polygons,
                                   header=[f'pre-event:  {pre}', f'post-event: {post}'],
-                                  nodata_by_date=nodata_by_date)
+                                  nodata_by_date=nodata_by_date, semantic_maps=semantic_maps)
         outputs.update(result['outputs'])
         outputs['quicklook'] = osp.join(out_dir, OUTPUT_NAMES['quicklook'])
         self.visualize((pre, post), outputs['class_map'], out_file=outputs['quicklook'])
@@ -336,8 +390,7 @@ class ChangeSceneInferencer(BaseInferencer):
 
     def _run_strips(self, scene, grid: WindowGrid, store: StripStore, options: dict,
                     max_strips: Optional[int], progress: bool) -> None:
-        channels = self.model.out_channels
-        accumulator = StripAccumulator(channels, grid.window_h, grid.width)
+        accumulator = StripAccumulator(sum(self.logit_channels), grid.window_h, grid.width)
         carry = store.carry()
         if carry is not None:
             accumulator.load_state_dict(carry)
@@ -385,6 +438,7 @@ class ChangeSceneInferencer(BaseInferencer):
 
     def _finish_rows(self, logits, weights, flags, options) -> Dict[str, np.ndarray]:
         logits = logits / weights[None]
+        logits, *semantic = np.split(logits, np.cumsum(self.logit_channels)[:-1])
         if logits.shape[0] == 1:
             change = 1 / (1 + np.exp(-logits[0]))
             probs = np.stack([1 - change, change])
@@ -394,8 +448,11 @@ class ChangeSceneInferencer(BaseInferencer):
             probs = exp / exp.sum(axis=0, keepdims=True)
             classes = logits.argmax(axis=0).astype(np.uint8)
         invalid = flags != 0
-        classes[invalid] = NODATA_CLASS
         outputs = dict(classes=classes)
+        for date, date_logits in zip(SEMANTIC_DATES, semantic):
+            outputs[f'semantic_{date}'] = self._semantic_change(date_logits, classes != 0)
+            outputs[f'semantic_{date}'][invalid] = NODATA_CLASS
+        classes[invalid] = NODATA_CLASS
         if options['probabilities']:
             if options['probability_dtype'] == 'uint8':
                 probs = np.round(probs * 100).astype(np.uint8)
@@ -405,13 +462,28 @@ class ChangeSceneInferencer(BaseInferencer):
             outputs['probabilities'] = probs
         return outputs
 
+    def _semantic_change(self, logits: np.ndarray, changed: np.ndarray) -> np.ndarray:
+        """One date's semantic class (argmax over the classes other than no
+        change) where ``changed``, the no-change class elsewhere, as
+        :meth:`SemanticChangeEncoderDecoder.set_predictions`."""
+        no_change = self.semantic_head.no_change_index
+        logits = logits.copy()
+        logits[no_change] = -np.inf
+        return np.where(changed, logits.argmax(axis=0), no_change).astype(np.uint8)
+
     def _write_rasters(self, scene_profile: dict, store: StripStore, out_dir: str,
                        options: dict) -> Dict[str, str]:
-        """Assemble the finished strips into the class-map (and probability) GeoTIFFs."""
+        """Assemble the finished strips into the class-map (and probability,
+        semantic change) GeoTIFFs."""
         import rasterio
         num_classes = len(self.dataset_meta['classes'])
-        specs = {'class_map': ('classes', geotiff_profile(scene_profile, 1, 'uint8',
-                                                          NODATA_CLASS))}
+        class_map = geotiff_profile(scene_profile, 1, 'uint8', NODATA_CLASS)
+        specs = {'class_map': ('classes', class_map)}
+        table_prefixes = {'class_map': ''}
+        if self.semantic_head is not None:
+            for date in SEMANTIC_DATES:
+                specs[f'semantic_{date}'] = (f'semantic_{date}', class_map)
+                table_prefixes[f'semantic_{date}'] = 'semantic_'
         if options['probabilities']:
             dtype = options['probability_dtype']
             specs['probabilities'] = ('probabilities', geotiff_profile(
@@ -427,8 +499,9 @@ class ChangeSceneInferencer(BaseInferencer):
                     writers[name].write(rows[None] if rows.ndim == 2 else rows)
             for writer in writers.values():
                 writer.close()
-            write_class_table(datasets['class_map'], self.dataset_meta['classes'],
-                              self.dataset_meta['palette'])
+            for name, prefix in table_prefixes.items():
+                write_class_table(datasets[name], self.dataset_meta[f'{prefix}classes'],
+                                  self.dataset_meta[f'{prefix}palette'])
             for band, name in enumerate(self.dataset_meta['classes'][:num_classes], 1):
                 if 'probabilities' in datasets:
                     datasets['probabilities'].set_band_description(band, name)

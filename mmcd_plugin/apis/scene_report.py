@@ -39,25 +39,32 @@ def compass_direction(meter: AreaMeter, col: float, row: float) -> str:
     return COMPASS[int((bearing + 22.5) // 45) % 8]
 
 
-def _count_classes(class_map_path: str, meter: AreaMeter) -> Dict[str, np.ndarray]:
-    """Per-value pixel counts, areas and position sums, streaming over block rows."""
-    import rasterio
-    counts = np.zeros(256, np.int64)
-    areas = np.zeros(256)
-    col_sums, row_sums = np.zeros(256), np.zeros(256)
-    with rasterio.open(class_map_path) as src:
-        for first, rows in iter_block_rows(src):
-            values = rows.astype(np.int64)
-            per_row = np.stack([np.bincount(v, minlength=256) for v in values])
-            counts += per_row.sum(axis=0)
-            row_areas = meter.row_pixel_areas(first, first + len(rows))
-            if row_areas is not None:
-                areas += row_areas @ per_row
-            col_sums += np.bincount(values.ravel(), minlength=256,
-                                    weights=np.tile(np.arange(src.width) + 0.5, len(rows)))
-            row_sums += (np.arange(first, first + len(rows)) + 0.5) @ per_row
+def _count_values(block_rows: Iterable[tuple], meter: AreaMeter, num_values: int
+                  ) -> Dict[str, np.ndarray]:
+    """Per-value pixel counts, areas and position sums of ``(first_row, values)``
+    block rows of non-negative integers below ``num_values``, streaming."""
+    counts = np.zeros(num_values, np.int64)
+    areas = np.zeros(num_values)
+    col_sums, row_sums = np.zeros(num_values), np.zeros(num_values)
+    for first, values in block_rows:
+        per_row = np.stack([np.bincount(v, minlength=num_values) for v in values])
+        counts += per_row.sum(axis=0)
+        row_areas = meter.row_pixel_areas(first, first + len(values))
+        if row_areas is not None:
+            areas += row_areas @ per_row
+        col_sums += np.bincount(values.ravel(), minlength=num_values,
+                                weights=np.tile(np.arange(meter.width) + 0.5, len(values)))
+        row_sums += (np.arange(first, first + len(values)) + 0.5) @ per_row
     return dict(counts=counts, areas=areas if meter.crs is not None else None,
                 col_sums=col_sums, row_sums=row_sums)
+
+
+def _count_classes(class_map_path: str, meter: AreaMeter) -> Dict[str, np.ndarray]:
+    """:func:`_count_values` of a uint8 class map."""
+    import rasterio
+    with rasterio.open(class_map_path) as src:
+        rows = ((first, values.astype(np.int64)) for first, values in iter_block_rows(src))
+        return _count_values(rows, meter, 256)
 
 
 def summarize_change_map(class_map_path: str, classes: Sequence[str],
@@ -134,6 +141,65 @@ def _region_stats(regions: Iterable[ChangeRegion], num_classes: int) -> dict:
     return dict(per_class=per_class, largest=[item[2] for item in sorted(largest, reverse=True)])
 
 
+def summarize_transitions(from_path: str, to_path: str, classes: Sequence[str],
+                          no_change_index: int = 0) -> dict:
+    """From -> to transitions of two semantic change maps, with areas.
+
+    The maps (uint8, one per date, 255 = not predicted) hold each date's
+    semantic class where change was detected and ``no_change_index``
+    elsewhere, as ``pred_sem_seg_from`` / ``pred_sem_seg_to`` of a semantic
+    change detector. A pixel counts as changed when either date's class is not
+    ``no_change_index`` and neither is 255.
+
+    Args:
+        from_path (str): Date-1 semantic change map GeoTIFF.
+        to_path (str): Date-2 map on the same grid.
+        classes (Sequence[str]): Semantic class names by index.
+        no_change_index (int): The no-change class. Defaults to 0.
+
+    Returns:
+        dict: ``changed_pixels``, ``changed_area_m2`` and ``transitions``: one
+        entry per (from, to) pair present, most pixels first, with
+        ``from_id``, ``from_name``, ``to_id``, ``to_name``, ``pixels``,
+        ``area_m2`` (None without a CRS), ``fraction_of_changed`` and
+        ``direction`` (as in :func:`summarize_change_map`).
+    """
+    import rasterio
+    num = len(classes)
+    with rasterio.open(from_path) as src_from, rasterio.open(to_path) as src_to:
+        meter = AreaMeter(src_from.crs, src_from.transform, (src_from.height, src_from.width))
+        if (src_to.height, src_to.width) != (meter.height, meter.width):
+            raise ValueError(f'{from_path} and {to_path} must have the same size')
+
+        def pairs():
+            for (first, frm), (_, to) in zip(iter_block_rows(src_from), iter_block_rows(src_to)):
+                frm, to = frm.astype(np.int64), to.astype(np.int64)
+                changed = ((frm != no_change_index) | (to != no_change_index)) & \
+                    (frm != NODATA_CLASS) & (to != NODATA_CLASS)
+                yield first, np.where(changed, frm * num + to, num * num)
+        stats = _count_values(pairs(), meter, num * num + 1)
+    counts, areas = stats['counts'][:-1], stats['areas']
+    changed = int(counts.sum())
+    entries = [dict(from_id=int(index // num), from_name=classes[index // num],
+                    to_id=int(index % num), to_name=classes[index % num],
+                    pixels=int(counts[index]),
+                    area_m2=None if areas is None else float(areas[index]),
+                    fraction_of_changed=int(counts[index]) / changed,
+                    direction=compass_direction(meter,
+                                                stats['col_sums'][index] / counts[index],
+                                                stats['row_sums'][index] / counts[index]))
+               for index in np.flatnonzero(counts)]
+    entries.sort(key=lambda e: (-e['pixels'], e['from_id'], e['to_id']))
+    return dict(changed_pixels=changed,
+                changed_area_m2=None if areas is None else float(areas[:-1].sum()),
+                transitions=entries)
+
+
+def _where(direction: str, preposition: str = 'centred in') -> str:
+    """'in the centre' or e.g. 'centred in the north-east'."""
+    return 'in the centre' if direction == 'centre' else f'{preposition} the {direction}'
+
+
 def _area_text(area_m2: Optional[float], pixels: int) -> str:
     if area_m2 is None:
         return f'{pixels:,} pixels'
@@ -158,8 +224,7 @@ def describe_changes(summary: dict, change_classes: Optional[dict] = None) -> Li
         s2m = bool(change_classes) and entry['id'] in change_classes
         subject = _s2m_subject(change_classes[entry['id']], entry['pixels'],
                                summary['scene']['valid_pixels']) if s2m else entry['name']
-        where = 'in the centre' if entry['direction'] == 'centre' else \
-            f'{"in" if s2m else "centred in"} the {entry["direction"]}'
+        where = _where(entry['direction'], 'in' if s2m else 'centred in')
         regions = f'{entry["regions"]} region{"s" if entry["regions"] != 1 else ""}'
         text = (f'{subject}: {regions}, {_area_text(entry["area_m2"], entry["pixels"])} '
                 f'({100 * entry["fraction_of_valid"]:.1f} % of the valid area), {where}')
@@ -197,6 +262,14 @@ def format_change_report(summary: dict, header: Sequence[str] = (),
     lines.append(f'valid area: {_area_text(scene["valid_area_m2"], scene["valid_pixels"])}')
     lines.append('changes:')
     lines += [f'- {sentence}' for sentence in describe_changes(summary, change_classes)]
+    transitions = (summary.get('transitions') or {}).get('transitions')
+    if transitions:
+        lines.append('semantic changes (from -> to):')
+        lines += [f'- {t["from_name"]} -> {t["to_name"]}: '
+                  f'{_area_text(t["area_m2"], t["pixels"])} '
+                  f'({100 * t["fraction_of_changed"]:.1f} % of the changed area), '
+                  f'{_where(t["direction"])}'
+                  for t in transitions]
     if summary['largest_regions']:
         lines.append('largest change regions (centroid in CRS coordinates):')
         lines += [f'- {r["class_name"]}: {_area_text(r["area_m2"], r["pixels"])} at '

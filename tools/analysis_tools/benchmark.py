@@ -1,28 +1,37 @@
 """Latency, throughput and efficiency against the machine's physical limit.
 
     python tools/analysis_tools/benchmark.py CONFIG [CONFIG ...] [--shapes 256 512]
-        [--repeats 5] [--batch 1] [--memory 256 512 1024] [--json OUT]
+        [--repeats 5] [--batch 1] [--variants plain optimized] [--memory 256 512 1024]
+        [--json OUT]
 
-For every config and input size the tool measures, in one run:
+For every config, input size and variant the tool measures, in one run:
 
-* the model's GFLOPs per pair (mmengine's ``FlopAnalyzer``, one multiply-add
-  = one FLOP, the convention of the papers' tables and of ``get_flops.py``);
+* the model's GFLOPs per pair (mmengine's ``FlopAnalyzer`` plus attention
+  done by ``scaled_dot_product_attention``, one multiply-add = one FLOP, the
+  convention of the papers' tables and of ``get_flops.py``);
 * latency: median wall time of one inference forward of ``--batch`` pairs
-  (``torch.inference_mode``, after warm-up), and throughput in pairs/s;
+  (``torch.inference_mode``, after a warm-up), and throughput in pairs/s;
 * the dense-matmul rate of this machine: fp32 ``torch.mm`` of two
   2048 x 2048 matrices, counted in the same convention (n^3 multiply-adds),
-  measured before the models and again after them (the larger is used:
-  the limit the hardware reached in this run);
-* efficiency = (GFLOPs / latency) / matmul rate: the fraction of the
-  machine's dense-matmul throughput the model achieves.
+  the best of 3, measured right after *every* timed forward;
+* efficiency = (GFLOPs / latency) / matmul rate of each forward and the
+  matmul probe that follows it, the median over the repeats. Shared machines
+  change speed from second to second (we saw the matmul rate move between
+  118 and 193 GFLOP/s on the same 2 cores); pairing each forward with its own
+  probe keeps the ratio meaningful where separate measurements are not.
 
-``--channels-last`` runs models and inputs in the channels-last memory
-format (faster oneDNN convolutions on CPU).
+Variants (``--variants``), measured in this order on one model:
+
+* ``plain``: the model as built (NCHW, BatchNorms separate);
+* ``channels-last``: channels-last memory format only;
+* ``optimized``: :func:`mmcd_plugin.utils.optimize_for_inference`, conv-BN
+  folding and channels-last, what ``tools/infer_scene.py`` runs by default
+  and ``tools/test.py --fuse-conv-bn --channels-last`` runs.
 
 ``--memory`` runs each config at the given sizes in fresh subprocesses and
-reports the resident memory one forward adds at each size (peak sampled
-during a second forward, minus the resident set before it), and that increase per
-megapixel: constant when memory is linear in the number of pixels.
+reports the peak resident memory one forward adds at each size, and that
+increase per megapixel: constant when memory is linear in the number of
+pixels (see :func:`memory_child`).
 
 Pretrained weight files named in the configs are not needed (the models keep
 random weights; speed does not depend on them).
@@ -34,7 +43,6 @@ import os.path as osp
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from typing import Dict, List
 
@@ -42,120 +50,144 @@ import torch
 from mmengine.config import Config
 
 import mmcd_plugin  # noqa: F401
+from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from get_flops import PairForward, analyse_model, build_model, pair_channels  # noqa: E402
 
-
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
-    """Dense fp32 matmul rate of this machine in GFLOP/s (n^3 multiply-adds)."""
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    torch.mm(a, b)
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        torch.mm(a, b)
-        times.append(time.perf_counter() - start)
-    return n ** 3 / min(times) / 1e9
+#: Buffers from this size (bytes) on are mapped and unmapped (memory children).
+MMAP_THRESHOLD = 1 << 16
+#: Variant name -> (fold conv-BN, channels-last); applied in this order.
+VARIANTS = {'plain': (False, False), 'channels-last': (False, True),
+            'optimized': (True, True)}
 
 
-def time_forward(model: torch.nn.Module, shape, batch: int, repeats: int,
-                 channels_last: bool = False) -> float:
-    """Median seconds of one forward of ``batch`` pairs."""
-    inputs = torch.randn(batch, pair_channels(model.model), *shape)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-        inputs = inputs.contiguous(memory_format=torch.channels_last)
-    with torch.inference_mode():
-        model(inputs)  # warm-up: allocator, kernels, caches
+class MatmulProbe:
+    """Dense fp32 matmul rate of this machine in GFLOP/s (n^3 multiply-adds).
+
+    Args:
+        n (int): Matrix side. Defaults to 2048.
+    """
+
+    def __init__(self, n: int = 2048):
+        self.n = n
+        self.a, self.b = torch.randn(n, n), torch.randn(n, n)
+        torch.mm(self.a, self.b)
+
+    def rate(self, repeats: int = 3) -> float:
+        """The best of ``repeats`` products, in GFLOP/s."""
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            model(inputs)
+            torch.mm(self.a, self.b)
             times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        return self.n ** 3 / min(times) / 1e9
 
 
-def benchmark(config: str, shapes: List[int], batch: int, repeats: int,
-              channels_last: bool = False) -> List[Dict]:
+def time_forward(model: torch.nn.Module, inputs: torch.Tensor, repeats: int,
+                 probe: MatmulProbe) -> Dict[str, float]:
+    """Median latency of ``model(inputs)`` and of each forward's ratio to the
+    matmul rate measured right after it."""
+    with torch.inference_mode():
+        model(inputs)  # warm-up: allocator, kernels, caches
+        latencies, rates = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(inputs)
+            latencies.append(time.perf_counter() - start)
+            rates.append(probe.rate())
+    return dict(latency_s=statistics.median(latencies), matmul_gflops_per_s=statistics.median(
+        rates), latencies=latencies, matmul_rates=rates)
+
+
+def apply_variant(segmentor: torch.nn.Module, variant: str) -> None:
+    """Put ``segmentor`` in the state of ``variant`` (folding cannot be undone)."""
+    fuse, channels_last = VARIANTS[variant]
+    if getattr(segmentor, '_conv_bn_fused', False) and not fuse:
+        raise ValueError(f'variant {variant!r} must come before any folded variant')
+    if fuse:
+        optimize_for_inference(segmentor, fuse_conv_bn=True, channels_last=channels_last)
+    segmentor.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+
+
+def benchmark(config: str, shapes: List[int], batch: int, repeats: int, variants: List[str],
+              probe: MatmulProbe) -> List[Dict]:
     segmentor = build_model(Config.fromfile(config))
     model = PairForward(segmentor)
+    gflops = {size: analyse_model(segmentor, (size, size))['gflops'] for size in shapes}
     rows = []
-    for size in shapes:
-        shape = (size, size)
-        gflops = analyse_model(segmentor, shape)['gflops']
-        latency = time_forward(model, shape, batch, repeats, channels_last)
-        rows.append(dict(config=config, size=size, batch=batch, gflops=gflops,
-                         channels_last=channels_last,
-                         latency_s=latency, pairs_per_s=batch / latency,
-                         achieved_gflops_per_s=gflops * batch / latency))
+    for variant in sorted(variants, key=list(VARIANTS).index):
+        apply_variant(segmentor, variant)
+        for size in shapes:
+            inputs = torch.randn(batch, pair_channels(segmentor), size, size)
+            if VARIANTS[variant][1]:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            timing = time_forward(model, inputs, repeats, probe)
+            efficiency = statistics.median(
+                gflops[size] * batch / latency / rate
+                for latency, rate in zip(timing['latencies'], timing['matmul_rates']))
+            rows.append(dict(config=config, variant=variant, size=size, batch=batch,
+                             gflops=gflops[size], latency_s=timing['latency_s'],
+                             pairs_per_s=batch / timing['latency_s'],
+                             achieved_gflops_per_s=gflops[size] * batch / timing['latency_s'],
+                             matmul_gflops_per_s=timing['matmul_gflops_per_s'],
+                             efficiency=efficiency, latencies_s=timing['latencies'],
+                             matmul_rates=timing['matmul_rates']))
     return rows
 
 
 def memory_child(config: str, size: int) -> Dict:
-    """Run in a fresh process: resident memory a forward at ``size`` adds.
+    """Run in a fresh process: the peak resident memory a forward at ``size`` adds.
 
-    The first forward at the size warms up (thread pools, convolution
-    primitives and scratch buffers for that shape); during the second, a
-    thread samples the resident set every millisecond. The result is the
-    peak during that forward minus the resident set just before it: the
-    working memory of inference at that size.
+    The parent starts this process with glibc's mmap threshold fixed
+    (``MALLOC_MMAP_THRESHOLD_``), so every tensor buffer is mapped on
+    allocation and returned to the system when freed: the resident set then
+    follows the live tensors instead of what the allocator keeps cached. A
+    first forward warms up (thread pools, convolution primitives, scratch
+    buffers); then the kernel's high-water mark is reset (``clear_refs`` 5)
+    and the result is the peak during the second forward (``VmHWM``, every
+    page counted, no sampling) minus the resident set just before it.
     """
     model = PairForward(build_model(Config.fromfile(config)))
     inputs = torch.randn(1, pair_channels(model.model), size, size)
     with torch.inference_mode():
         model(inputs)
-        before_kb = _current_rss_kb()
-        with _PeakRSS() as peak:
-            model(inputs)
-    return dict(config=config, size=size, forward_peak_mib=(peak.kb - before_kb) / 1024)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')
+        before_kb = _status_kb('VmRSS')
+        model(inputs)
+        peak_kb = _status_kb('VmHWM')
+    return dict(config=config, size=size, forward_peak_mib=(peak_kb - before_kb) / 1024)
 
 
-class _PeakRSS:
-    """Context manager sampling the resident set size in a background thread."""
-
-    def __enter__(self):
-        self.kb, self._stop = _current_rss_kb(), threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def _sample(self):
-        while not self._stop.wait(0.001):
-            self.kb = max(self.kb, _current_rss_kb())
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.kb = max(self.kb, _current_rss_kb())
-
-
-def _current_rss_kb() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE') // 1024
+def _status_kb(field: str) -> int:
+    with open('/proc/self/status') as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ':'))
 
 
 def memory_scaling(config: str, sizes: List[int]) -> List[Dict]:
     rows = []
     for size in sizes:
         out = subprocess.run(
-            [sys.executable, __file__, config, '--memory-child', str(size)],
-            check=True, capture_output=True, text=True).stdout
+            [sys.executable, __file__, config, '--memory-child', str(size)], check=True,
+            capture_output=True, text=True,
+            env=dict(os.environ, MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD))).stdout
         row = json.loads(out.strip().splitlines()[-1])
         row['mib_per_megapixel'] = row['forward_peak_mib'] / (size * size / 1e6)
         rows.append(row)
     return rows
 
 
-def format_table(rows: List[Dict], matmul: float) -> str:
-    lines = [f'dense matmul (fp32, 2048^3): {matmul:.1f} GFLOP/s, '
-             f'{torch.get_num_threads()} threads',
-             f'{"config":<58}{"size":>6}{"GFLOPs":>9}{"latency s":>11}{"pairs/s":>9}'
-             f'{"GFLOP/s":>9}{"efficiency":>11}']
+def format_table(rows: List[Dict]) -> str:
+    lines = [f'{torch.get_num_threads()} threads; matmul: fp32 2048^3, measured after each '
+             'forward (median shown); efficiency: median of per-forward ratios',
+             f'{"config":<46}{"variant":>14}{"size":>6}{"GFLOPs":>9}{"latency s":>11}'
+             f'{"pairs/s":>9}{"GFLOP/s":>9}{"matmul":>8}{"efficiency":>11}']
     for r in rows:
-        lines.append(f'{osp.basename(r["config"]):<58}{r["size"]:>6}{r["gflops"]:>9.2f}'
-                     f'{r["latency_s"]:>11.3f}{r["pairs_per_s"]:>9.2f}'
-                     f'{r["achieved_gflops_per_s"]:>9.1f}{r["efficiency"]:>10.0%}')
+        lines.append(f'{osp.basename(r["config"]):<46}{r["variant"]:>14}{r["size"]:>6}'
+                     f'{r["gflops"]:>9.2f}{r["latency_s"]:>11.3f}{r["pairs_per_s"]:>9.2f}'
+                     f'{r["achieved_gflops_per_s"]:>9.1f}{r["matmul_gflops_per_s"]:>8.1f}'
+                     f'{r["efficiency"]:>10.0%}')
     return '\n'.join(lines)
 
 
@@ -165,8 +197,8 @@ def main():
     parser.add_argument('--shapes', type=int, nargs='+', default=[256, 512])
     parser.add_argument('--batch', type=int, default=1)
     parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--channels-last', action='store_true',
-                        help='run the models and inputs in channels-last memory format')
+    parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=['plain'],
+                        help="model variants to time, e.g. 'plain optimized' (before/after)")
     parser.add_argument('--memory', type=int, nargs='*', default=None,
                         help='sizes for the memory-scaling runs (e.g. 256 512 1024)')
     parser.add_argument('--memory-child', type=int, help=argparse.SUPPRESS)
@@ -176,15 +208,14 @@ def main():
         print(json.dumps(memory_child(args.configs[0], args.memory_child)))
         return
 
-    matmul_before = matmul_gflops()
-    rows = [row for config in args.configs
-            for row in benchmark(config, args.shapes, args.batch, args.repeats,
-                                 args.channels_last)]
-    matmul = max(matmul_before, matmul_gflops())
-    for row in rows:
-        row['efficiency'] = row['achieved_gflops_per_s'] / matmul
-    print(format_table(rows, matmul))
-    result = dict(matmul_gflops_per_s=matmul, threads=torch.get_num_threads(), speed=rows)
+    probe = MatmulProbe()
+    rows = []
+    for config in args.configs:
+        rows += benchmark(config, args.shapes, args.batch, args.repeats, args.variants, probe)
+        print(format_table(rows[-len(args.shapes) * len(args.variants):]), flush=True)
+    if len(args.configs) > 1:
+        print('\n' + format_table(rows))
+    result = dict(threads=torch.get_num_threads(), speed=rows)
     if args.memory:
         memory = [row for config in args.configs for row in memory_scaling(config, args.memory)]
         print(f'\n{"config":<58}{"size":>6}{"forward peak MiB":>18}{"MiB / Mpx":>11}')

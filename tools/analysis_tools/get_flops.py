@@ -6,14 +6,17 @@ them (``paper_figures = dict(params_m=..., trainable_m=..., gflops=...)``).
 
 FLOPs are counted by mmengine's ``FlopAnalyzer`` (fvcore convention: one
 multiply-add = one FLOP, as the papers' tables use) for one forward pass of a
-pair. Pretrained-weight files named in the config are not needed: the tool
+pair; attention computed by ``scaled_dot_product_attention`` is counted too
+(``attention_flop_jit``). Pretrained-weight files named in the config are not needed: the tool
 builds the architecture without loading them.
 """
 import argparse
-from typing import Dict
+from typing import Dict, List
 
+import numpy as np
 import torch
 from mmengine.analysis import FlopAnalyzer
+from mmengine.analysis.jit_handles import get_shape
 from mmengine.config import Config, DictAction
 from mmengine.registry import DefaultScope
 from torch import nn
@@ -81,11 +84,22 @@ def analyse(cfg: Config, shape) -> Dict:
     return analyse_model(build_model(cfg), shape)
 
 
+def attention_flop_jit(inputs: List, outputs: List) -> int:
+    """Multiply-adds of ``scaled_dot_product_attention(q, k, v)``: ``Q K^T``
+    and ``softmax(.) V``, ``batch * Lq * Lk * (E + Ev)``. mmengine's counter
+    has no handle for it, so attention done by SDPA (timm's ViT and Hiera)
+    would count as free while the same attention written with ``matmul``
+    (mmseg's Swin) is counted."""
+    q, k, v = (get_shape(value) for value in inputs[:3])
+    return int(np.prod(q[:-2])) * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
 def analyse_model(model: nn.Module, shape) -> Dict:
     """Parameters and FLOPs (total and per top-level module) of one pair."""
     inputs = torch.zeros(1, pair_channels(model), *shape)
     with torch.no_grad():
         analyzer = FlopAnalyzer(PairForward(model), (inputs, ))
+        analyzer.set_op_handle('aten::scaled_dot_product_attention', attention_flop_jit)
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         flops_by_module = analyzer.by_module()
     result = dict(count_parameters(model), gflops=flops_by_module[''] / 1e9, modules={})

@@ -1,5 +1,6 @@
 # STSF-Net (Sun, Sun & Wang): SAM2 Hiera-S + adapters (optical, trunk frozen), Swin-T from
-# scratch (SAR), STCFM (FIM + GSFM), frozen SAM2 semantic prior generator, PGFFM, decoder.
+# scratch (SAR; mmseg's Swin with fused window attention, same weights), STCFM (FIM + GSFM),
+# frozen SAM2 semantic prior generator, PGFFM, decoder.
 #
 # Pretrained weights: the official SAM2.1 checkpoint sam2.1_hiera_small.pt (from the SAM2
 # release, facebookresearch/sam2) at checkpoints/sam2.1_hiera_small.pt, or set
@@ -12,7 +13,7 @@ model = dict(
     modality_order=('optical', 'sar'),
     optical_encoder=dict(type='HieraAdapter', arch='small', checkpoint=sam2_checkpoint),
     sar_encoder=dict(
-        type='SwinTransformer', in_channels=3, embed_dims=96, depths=[2, 2, 6, 2],
+        type='SDPASwinTransformer', in_channels=3, embed_dims=96, depths=[2, 2, 6, 2],
         num_heads=[3, 6, 12, 24], window_size=7, mlp_ratio=4, qkv_bias=True,
         drop_path_rate=0.2, patch_norm=True, out_indices=(0, 1, 2, 3), init_cfg=None),
     common_neck=dict(type='SpatioTemporalCommonFeatureModeling', in_channels=channels),

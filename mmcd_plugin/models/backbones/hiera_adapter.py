@@ -362,16 +362,24 @@ class HieraAdapter(BaseModule):
         return self
 
     # ---------------------------------------------------------------- forward
-    def _unit(self, index: int, x: Tensor, use_adapters: bool = True) -> Tensor:
-        if use_adapters and self.adapters is not None:
-            x = self.adapters[index](x)
+    def _unit(self, index: int, x: Tensor, adapted: int) -> Tensor:
+        if adapted and self.adapters is not None:
+            adapter = self.adapters[index]
+            x = adapter(x) if adapted == x.shape[0] else \
+                torch.cat([adapter(x[:adapted]), x[adapted:]])
         return self.trunk.blocks[index](x)
 
-    def forward(self, x: Tensor, use_adapters: bool = True) -> Tuple[Tensor, ...]:
+    def forward(self, x: Tensor, use_adapters: bool = True,
+                adapted_samples: Optional[int] = None) -> Tuple[Tensor, ...]:
         """Args:
             x (Tensor): (N, 3, H, W) images, H and W divisible by 32.
             use_adapters (bool): False runs the plain trunk (the frozen SAM2
                 encoder), e.g. as STSF-Net's prior generator. Defaults to True.
+            adapted_samples (int, optional): With adapters, apply them to the
+                first ``adapted_samples`` images only; the others take the
+                plain trunk. One call then gives both (the trunk's blocks see
+                one bigger batch, which runs faster than two calls). None
+                adapts all N. Defaults to None.
 
         Returns:
             tuple[Tensor]: One (N, C_i, H / 2^(i+2), W / 2^(i+2)) map per
@@ -384,13 +392,15 @@ class HieraAdapter(BaseModule):
                              f'{-(-h // 32) * 32}x{-(-w // 32) * 32}).')
         x = self.trunk.patch_embed(x)  # N, H/4, W/4, C
         x = self.trunk._pos_embed(x)
+        adapted = 0 if not use_adapters else x.shape[0] if adapted_samples is None else \
+            adapted_samples
         wanted = {self.stage_ends[i]: i for i in self.out_indices}
         outs = {}
         for i in range(self.num_blocks):
             if self.with_cp and self.training and torch.is_grad_enabled():
-                x = cp.checkpoint(self._unit, i, x, use_adapters, use_reentrant=False)
+                x = cp.checkpoint(self._unit, i, x, adapted, use_reentrant=False)
             else:
-                x = self._unit(i, x, use_adapters)
+                x = self._unit(i, x, adapted)
             if i in wanted:
                 outs[wanted[i]] = x.permute(0, 3, 1, 2).contiguous()
         return tuple(outs[i] for i in self.out_indices)

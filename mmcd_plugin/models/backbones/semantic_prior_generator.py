@@ -114,6 +114,11 @@ class SemanticPriorGenerator(BaseModule):
             img = img.mean(1, keepdim=True) if self.reduce == 'mean' else img[:, :1]
         return img.repeat(1, self.repeat_to, 1, 1)
 
+    def prepare(self, image_opt: Tensor, image_sar: Tensor) -> Tuple[Tensor, Tensor]:
+        """The optical and the SAR image as the encoder sees them."""
+        return self.adapt_channels(image_opt, self.opt_bands), \
+            self.adapt_channels(image_sar, self.sar_bands)
+
     def encode(self, img: Tensor) -> List[Tensor]:
         """Frozen features of an already adapted image."""
         if self.encoder.training:  # e.g. someone called encoder.train() directly
@@ -130,6 +135,12 @@ class SemanticPriorGenerator(BaseModule):
             tuple[list[Tensor], list[Tensor]]: The optical and the SAR priors,
             one map per encoder output scale (detached).
         """
-        priors_opt = self.encode(self.adapt_channels(image_opt, self.opt_bands))
-        priors_sar = self.encode(self.adapt_channels(image_sar, self.sar_bands))
-        return priors_opt, priors_sar
+        image_opt, image_sar = self.prepare(image_opt, image_sar)
+        if image_opt.shape != image_sar.shape:  # e.g. repeat_to=None with 3 + 1 bands
+            return self.encode(image_opt), self.encode(image_sar)
+        # One encoder call for both modalities: the frozen encoder is in eval
+        # mode, so each image's features do not depend on the other, and the
+        # batched matrix products run closer to the machine's peak.
+        batch = image_opt.shape[0]
+        priors = self.encode(torch.cat([image_opt, image_sar]))
+        return [p[:batch] for p in priors], [p[batch:] for p in priors]

@@ -10,6 +10,7 @@ the dense semantic change map.
 """
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import torch
 from torch import Tensor
 
 from mmcd_plugin.registry import MODELS
@@ -81,6 +82,26 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
         cfg = {key: value for key, value in cfg.items() if key != 'encoder'}
         return MODELS.build(cfg, default_args=dict(encoder=HieraTrunkView(self.optical_encoder)))
 
+    def _priors_share_optical_pass(self) -> bool:
+        """Whether the optical features and both priors can come from one
+        batched pass of the shared SAM2 trunk: without gradients (the priors
+        must not keep activations for backward), with a separate SAR encoder
+        and a prior generator on the optical encoder's trunk."""
+        from ..backbones.hiera_adapter import HieraTrunkView
+        return not torch.is_grad_enabled() and self.sar_encoder is not None and \
+            isinstance(getattr(self.prior_generator, 'encoder', None), HieraTrunkView)
+
+    def _encode_optical_and_priors(self, images: Dict[str, Tensor]):
+        """S_opt, P_opt, P_sar from one call of the optical encoder: the
+        optical image with adapters, the prior generator's optical and SAR
+        images without (the same numbers as separate calls)."""
+        prior_opt, prior_sar = self.prior_generator.prepare(images['optical'], images['sar'])
+        batch = images['optical'].shape[0]
+        feats = self.optical_encoder(torch.cat([images['optical'], prior_opt, prior_sar]),
+                                     adapted_samples=batch)
+        return ([f[:batch] for f in feats], [f[batch:2 * batch] for f in feats],
+                [f[2 * batch:] for f in feats])
+
     def split_modalities(self, inputs: Tensor) -> Dict[str, Tensor]:
         """``{'optical': I_opt, 'sar': I_sar}`` from the concatenated dates."""
         return dict(zip(self.modality_order, self.split_inputs(inputs)))
@@ -93,11 +114,13 @@ class MultimodalEncoderDecoder(BiTemporalEncoderDecoder):
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
         images = self.split_modalities(inputs)
-        specific_opt, specific_sar = self.encode(images)
-        common_opt, common_sar = self.common_neck(specific_opt, specific_sar)
-        if self.prior_generator is not None:
-            priors_opt, priors_sar = self.prior_generator(images['optical'], images['sar'])
+        if self._priors_share_optical_pass():
+            specific_opt, priors_opt, priors_sar = self._encode_optical_and_priors(images)
+            specific_sar = list(self.sar_encoder(images['sar']))
         else:
-            priors_opt = priors_sar = None
+            specific_opt, specific_sar = self.encode(images)
+            priors_opt, priors_sar = self.prior_generator(images['optical'], images['sar']) \
+                if self.prior_generator is not None else (None, None)
+        common_opt, common_sar = self.common_neck(specific_opt, specific_sar)
         return self.fusion_neck(specific_opt, specific_sar, common_opt, common_sar,
                                 priors_opt, priors_sar)

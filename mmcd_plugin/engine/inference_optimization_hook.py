@@ -1,0 +1,27 @@
+"""Apply the inference speed-ups once the test checkpoint is loaded."""
+from mmengine.hooks import Hook
+
+from mmcd_plugin.registry import HOOKS
+from mmcd_plugin.utils.inference_optimization import optimize_for_inference
+
+
+@HOOKS.register_module()
+class InferenceOptimizationHook(Hook):
+    """Fold conv-BN pairs and/or switch to channels-last before testing.
+
+    ``Runner.test()`` loads ``load_from`` before the test loop starts, so
+    ``before_test`` sees the trained weights; validation during training is
+    left alone (a folded model cannot train). ``tools/test.py
+    --fuse-conv-bn`` / ``--channels-last`` add this hook.
+
+    Args:
+        fuse_conv_bn (bool): Fold BatchNorms into convolutions. Defaults to True.
+        channels_last (bool): Channels-last memory format. Defaults to True.
+    """
+
+    def __init__(self, fuse_conv_bn: bool = True, channels_last: bool = True):
+        self.fuse_conv_bn = fuse_conv_bn
+        self.channels_last = channels_last
+
+    def before_test(self, runner) -> None:
+        optimize_for_inference(runner.model, self.fuse_conv_bn, self.channels_last)
