@@ -209,10 +209,12 @@ def test_spg_frozen_and_equal_to_encoder(tiny_ckpt):
     with torch.no_grad():
         ref_opt = optical(opt)
         ref_sar = optical(sar.repeat(1, 3, 1, 1))
+    # one batched trunk call for both modalities: separate calls' numbers up to
+    # the rounding of differently blocked matrix products
     for a, b in zip(priors_opt, ref_opt):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
     for a, b in zip(priors_sar, ref_sar):
-        torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 def test_spg_band_handling():

@@ -77,6 +77,12 @@ def test_test_tool_loads_checkpoint_and_prints_metrics(trained):
                    osp.join(root, 'test_work'), '--cfg-options', *options[4:])
     assert 'Load checkpoint from' in log
     assert re.search(r'F1: \d+\.\d+', log), log[-2000:]
+    # Folded BatchNorms and channels-last: the same predictions, so the same metrics.
+    fast = run_tool('tools/test.py', CONFIG, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+                    osp.join(root, 'test_work_fast'), '--fuse-conv-bn', '--channels-last',
+                    '--cfg-options', *options[4:])
+    for key in ('F1', 'IoU', 'Kappa'):
+        assert metric_values(fast, key) == metric_values(log, key) != []
 
 
 def test_resume_continues_from_last_checkpoint(trained):

@@ -18,7 +18,7 @@ train_pipeline = [
     dict(type='PairedRandomRotate90', prob=0.5),
     dict(type='PackChangeInputs'),
 ]
-train_dataloader = dict(batch_size=4, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size=4, num_workers=2, persistent_workers=True,
                         sampler=dict(type='InfiniteSampler', shuffle=True),
                         dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=0, persistent_workers=False)

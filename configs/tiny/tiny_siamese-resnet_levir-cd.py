@@ -10,7 +10,7 @@ train_pipeline = [
     dict(type='PairedRandomFlip', prob=0.5),
     dict(type='PackChangeInputs'),
 ]
-train_dataloader = dict(batch_size=2, num_workers=0, persistent_workers=False,
+train_dataloader = dict(batch_size=2, num_workers=2, persistent_workers=True,
                         dataset=dict(pipeline=train_pipeline))
 val_dataloader = dict(num_workers=0, persistent_workers=False)
 test_dataloader = val_dataloader
