@@ -477,6 +477,8 @@ def test_semantic_change_scene_outputs(scd_inferencer, tmp_path):
         assert (maps[date] == reference).mean() > 0.999
     with rasterio.open(outputs['class_map']) as src:
         change = src.read(1)
+        assert json.loads(src.tags(1)['CLASSES']) == ['unchanged', 'changed']
+    assert {r['class_name'] for r in result['summary']['largest_regions']} == {'changed'}
     assert (change == expected.pred_sem_seg.data[0].numpy()).mean() > 0.999
     assert 0.2 < change.mean() < 0.8                                 # not a trivial map
     assert ((maps['from'] != 0) == (change == 1)).all()
@@ -497,6 +499,10 @@ def test_semantic_change_scene_outputs(scd_inferencer, tmp_path):
     assert top['pixels'] == counts.max()
     assert f'- {top["from_name"]} -> {top["to_name"]}: {top["area_m2"]:,.0f} m^2' in \
         result['report']
+    listed = transitions['transitions'][10:]    # the report lists 10, sums the rest
+    if listed:
+        assert f'- {len(listed)} other transitions: ' \
+            f'{sum(t["area_m2"] for t in listed):,.0f} m^2' in result['report']
 
     # Nodata on one date: 255 in every map, never counted as a transition.
     pre_nodata = np.maximum(pre.numpy(), 1).astype(np.uint8)
@@ -509,3 +515,23 @@ def test_semantic_change_scene_outputs(scd_inferencer, tmp_path):
             semantic = src.read(1)
         assert (semantic[10:30, 40:90] == NODATA_CLASS).all()
         assert (semantic != NODATA_CLASS).sum() == 128 * 160 - 20 * 50
+
+
+def test_report_lists_ten_transitions_and_sums_the_rest():
+    from mmcd_plugin.apis.scene_report import format_change_report
+    names = ('unchanged', 'water', 'building')
+    transitions = [dict(from_name=names[1 + i % 2], to_name=names[2 - i % 2], pixels=100 - i,
+                        area_m2=(100 - i) * 0.25, fraction_of_changed=(100 - i) / 1134,
+                        direction='north') for i in range(12)]
+    summary = dict(scene=dict(width=10, height=10, crs=None, pixel_area_m2=None,
+                              valid_pixels=100, nodata_pixels=0, valid_area_m2=None),
+                   classes=[], largest_regions=[],
+                   transitions=dict(changed_pixels=1134, transitions=transitions))
+    lines = format_change_report(summary).splitlines()
+    start = lines.index('semantic changes (from -> to):')
+    assert lines[start + 1] == ('- water -> building: 25 m^2 (8.8 % of the changed area), '
+                                'centred in the north')
+    assert lines[start + 10].startswith('- building -> water: 23 m^2 (8.0 %')   # 91 px
+    # 90 + 89 pixels = 44.75 m^2, 179 / 1134 = 15.8 %
+    assert lines[start + 11] == ('- 2 other transitions: 45 m^2 (15.8 % of the changed '
+                                 'area; all of them in the summary JSON)')

@@ -104,7 +104,8 @@ def default_class_table(num_classes: int) -> dict:
 
 def checked_class_table(meta: dict, num_classes: int, prefix: str = '',
                         source: str = '') -> dict:
-    """``meta``'s ``{prefix}classes`` / ``{prefix}palette``, defaults when absent.
+    """``meta``'s ``{prefix}classes`` / ``{prefix}palette`` (under the same
+    keys in the result), defaults when absent.
 
     Raises:
         ValueError: The named classes do not fit the model's ``num_classes``.
@@ -119,7 +120,7 @@ def checked_class_table(meta: dict, num_classes: int, prefix: str = '',
                          'the dataset in the config.')
     if len(palette or []) < num_classes:
         palette = default['palette']
-    return dict(classes=tuple(names), palette=[list(c) for c in palette])
+    return {f'{prefix}classes': tuple(names), f'{prefix}palette': [list(c) for c in palette]}
 
 
 class ChangeSceneInferencer(BaseInferencer):

@@ -23,6 +23,8 @@ COMPASS = ('north', 'north-east', 'east', 'south-east', 'south', 'south-west', '
 #: Centroids closer to the scene centre than this fraction of the half-size are "central".
 CENTRE_RADIUS = 1 / 3
 LARGEST_REGIONS = 5
+#: From -> to transitions listed one per line in the text report (largest first).
+REPORTED_TRANSITIONS = 10
 
 
 def compass_direction(meter: AreaMeter, col: float, row: float) -> str:
@@ -269,7 +271,14 @@ def format_change_report(summary: dict, header: Sequence[str] = (),
                   f'{_area_text(t["area_m2"], t["pixels"])} '
                   f'({100 * t["fraction_of_changed"]:.1f} % of the changed area), '
                   f'{_where(t["direction"])}'
-                  for t in transitions]
+                  for t in transitions[:REPORTED_TRANSITIONS]]
+        rest = transitions[REPORTED_TRANSITIONS:]
+        if rest:
+            pixels = sum(t['pixels'] for t in rest)
+            area = None if rest[0]['area_m2'] is None else sum(t['area_m2'] for t in rest)
+            lines.append(f'- {len(rest)} other transitions: {_area_text(area, pixels)} '
+                         f'({100 * sum(t["fraction_of_changed"] for t in rest):.1f} % of the '
+                         'changed area; all of them in the summary JSON)')
     if summary['largest_regions']:
         lines.append('largest change regions (centroid in CRS coordinates):')
         lines += [f'- {r["class_name"]}: {_area_text(r["area_m2"], r["pixels"])} at '
