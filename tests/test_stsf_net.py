@@ -183,6 +183,33 @@ def test_prior_generator_is_the_frozen_sam2_trunk_without_adapters():
         torch.testing.assert_close(prior, reference, rtol=1e-5, atol=1e-6)
 
 
+def test_inference_runs_optical_features_and_priors_in_one_trunk_pass():
+    """Without gradients, S_opt (adapters) and P_opt, P_sar (plain trunk) come
+    from one batched call; they equal the three separate calls, and with
+    gradients (training) the separate calls are used."""
+    cfg = Config.fromfile(TINY)
+    with DefaultScope.overwrite_default_scope('mmcd_plugin'):
+        model = MODELS.build(cfg.model.to_dict())
+    model.eval()
+    encoder = model.optical_encoder
+    for adapter in encoder.adapters:
+        torch.nn.init.normal_(adapter.fc2.weight)
+    images = dict(optical=torch.rand(2, 3, 64, 64), sar=torch.rand(2, 4, 64, 64))
+    calls = []
+    encoder.register_forward_hook(lambda module, args, out: calls.append(args[0].shape[0]))
+    with torch.no_grad():
+        assert model._priors_share_optical_pass()
+        specific, priors_opt, priors_sar = model._encode_optical_and_priors(images)
+        assert calls == [6]
+        separate = encoder(images['optical'])
+        separate_opt, separate_sar = model.prior_generator(images['optical'], images['sar'])
+    for got, expected in zip(specific + priors_opt + priors_sar,
+                             list(separate) + separate_opt + separate_sar):
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(specific[0], priors_opt[0])      # adapters did act
+    assert not model._priors_share_optical_pass()              # grad enabled: separate
+
+
 def test_paper_config_without_dataset_or_sam2_weights_says_where_to_put_them(tmp_path):
     import subprocess
     import sys

@@ -158,6 +158,7 @@ class ChangeSceneInferencer(BaseInferencer):
         self.change_classes = None if change_classes is None else make_class_table(change_classes)
         super().__init__(model=model, weights=weights, device=device, scope=scope)
         self.dataset_meta = self._class_table()
+        self.optimized = optimize   # folded weights round differently: part of the run's identity
         if optimize:
             optimize_for_inference(self.model)
 
@@ -387,7 +388,7 @@ class ChangeSceneInferencer(BaseInferencer):
         return dict(config=hashlib.sha256(config.encode()).hexdigest(),
                     weights=file_fingerprint(self.weights), pre=file_fingerprint(pre),
                     post=file_fingerprint(post), device=str(self.model.data_preprocessor.device),
-                    options=options)
+                    optimized=self.optimized, options=options)
 
     def _run_strips(self, scene, grid: WindowGrid, store: StripStore, options: dict,
                     max_strips: Optional[int], progress: bool) -> None:
