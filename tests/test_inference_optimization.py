@@ -50,7 +50,7 @@ def test_folded_conv_bn_matches_hand_computation():
         model[1].running_var.copy_(torch.tensor([4.0, 0.25]))
         model[1].weight.copy_(torch.tensor([0.5, 2.0]))
         model[1].bias.copy_(torch.tensor([1.0, -1.0]))
-    optimize_for_inference(model)
+    optimize_for_inference(model, keep_memory=False)
     # channel 0: w' = 2 * 0.5 / 2 = 0.5, b' = (1 - 3) * 0.25 + 1 = 0.5
     # channel 1: w' = -1 * 2 / 0.5 = -4, b' = (0.5 + 0.5) * 4 - 1 = 3
     assert model[0].weight.flatten().tolist() == [0.5, -4.0]
@@ -77,7 +77,7 @@ def test_optimized_model_keeps_outputs(config):
         expected = wrapped(inputs)
         bns_before = sum(isinstance(m, nn.modules.batchnorm._BatchNorm)
                          for m in model.modules())
-        optimize_for_inference(model)
+        optimize_for_inference(model, keep_memory=False)
         got = wrapped(inputs.contiguous(memory_format=torch.channels_last))
     expected = expected if isinstance(expected, tuple) else (expected, )
     got = got if isinstance(got, tuple) else (got, )
@@ -99,9 +99,42 @@ def test_hook_optimizes_the_runner_model():
         pass
     runner = Runner()
     runner.model = model
-    InferenceOptimizationHook(fuse_conv_bn=True, channels_last=False).before_test(runner)
+    InferenceOptimizationHook(fuse_conv_bn=True, channels_last=False,
+                              keep_memory=False).before_test(runner)
     assert isinstance(model[1], nn.Identity) and not model.training
     assert model[0].weight.is_contiguous()
+
+
+KEEP_MEMORY_CHILD = """
+import resource, sys, torch
+from mmcd_plugin.utils.inference_optimization import keep_freed_memory
+applied = keep_freed_memory() if sys.argv[1] == 'keep' else None
+conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+x = torch.randn(1, 64, 384, 384)                  # 36 MiB maps, above glibc's mmap threshold
+def page_faults_of_a_forward():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    with torch.inference_mode():
+        conv(torch.relu(conv(x)))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+print(applied, *[page_faults_of_a_forward() for _ in range(3)])
+"""
+
+
+def test_freed_memory_is_reused_without_page_faults():
+    """Each 36 MiB map is unmapped when freed, so every forward faults its
+    pages in again (3 maps of 9,216 pages); after keep_freed_memory() the
+    second and later forwards reuse the memory (child processes: the
+    setting is process-wide)."""
+    import subprocess
+    import sys
+    results = {}
+    for mode in ('default', 'keep'):
+        out = subprocess.run([sys.executable, '-c', KEEP_MEMORY_CHILD, mode], check=True,
+                             capture_output=True, text=True).stdout.split()
+        results[mode] = out[0], [int(v) for v in out[1:]]
+    assert all(faults >= 2 * 9216 for faults in results['default'][1])
+    applied, faults = results['keep']
+    assert applied == 'True' and faults[0] >= 9216 and max(faults[1:]) < 100
 
 
 class SDPAttention(nn.Module):

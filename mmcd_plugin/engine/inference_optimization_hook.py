@@ -7,7 +7,8 @@ from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 
 @HOOKS.register_module()
 class InferenceOptimizationHook(Hook):
-    """Fold conv-BN pairs and/or switch to channels-last before testing.
+    """Fold conv-BN pairs, switch to channels-last and keep freed memory
+    before testing.
 
     ``Runner.test()`` loads ``load_from`` before the test loop starts, so
     ``before_test`` sees the trained weights; validation during training is
@@ -17,11 +18,16 @@ class InferenceOptimizationHook(Hook):
     Args:
         fuse_conv_bn (bool): Fold BatchNorms into convolutions. Defaults to True.
         channels_last (bool): Channels-last memory format. Defaults to True.
+        keep_memory (bool): Keep freed memory for reuse (process-wide, see
+            :func:`keep_freed_memory`). Defaults to True.
     """
 
-    def __init__(self, fuse_conv_bn: bool = True, channels_last: bool = True):
+    def __init__(self, fuse_conv_bn: bool = True, channels_last: bool = True,
+                 keep_memory: bool = True):
         self.fuse_conv_bn = fuse_conv_bn
         self.channels_last = channels_last
+        self.keep_memory = keep_memory
 
     def before_test(self, runner) -> None:
-        optimize_for_inference(runner.model, self.fuse_conv_bn, self.channels_last)
+        optimize_for_inference(runner.model, self.fuse_conv_bn, self.channels_last,
+                               self.keep_memory)
