@@ -12,7 +12,6 @@ Three levers for convolutional networks on CPU (oneDNN):
   (``tests/test_inference_optimization.py``).
 * **Channels-last memory format**: oneDNN's direct convolutions work on
   NHWC; an NCHW model pays a layout reorder at every convolution.
-
 * **Freed memory kept for reuse** (:func:`keep_freed_memory`, glibc only):
   glibc hands every buffer above 32 MiB (a 512^2 decoder map is 64 MiB) to
   the kernel on ``free`` and maps a fresh one on the next allocation, whose

@@ -7,8 +7,8 @@ them (``paper_figures = dict(params_m=..., trainable_m=..., gflops=...)``).
 FLOPs are counted by mmengine's ``FlopAnalyzer`` (fvcore convention: one
 multiply-add = one FLOP, as the papers' tables use) for one forward pass of a
 pair; attention computed by ``scaled_dot_product_attention`` is counted too
-(``attention_flop_jit``). Pretrained-weight files named in the config are not needed: the tool
-builds the architecture without loading them.
+(``attention_flop_jit``). Pretrained-weight files named in the config are not
+needed: the tool builds the architecture without loading them.
 """
 import argparse
 from typing import Dict, List
