@@ -1,5 +1,6 @@
 """Inference speed-ups (mmcd_plugin/utils/inference_optimization.py): conv-BN
-folding and channels-last keep every method's outputs; attention FLOPs."""
+folding, channels-last and fused ReLUs / residual sums keep every method's
+outputs; attention FLOPs."""
 import importlib.util
 import os.path as osp
 
@@ -88,6 +89,10 @@ def test_optimized_model_keeps_outputs(config):
     bns_after = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
     if 'tiny_siamese' in config or 'lsafnet' in config or 'mmchange' in config:
         assert bns_before > 10 and bns_after == 0
+        # ReLUs and residual sums fused into the convolutions (and still equal above)
+        fused = {type(m).__name__ for m in model.modules()}
+        assert {'FusedConvModule', 'FusedConv2d'} <= fused
+        assert fused & {'FusedBasicBlock', 'FusedBottleneck'}
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert all(c.weight.is_contiguous(memory_format=torch.channels_last) for c in convs)
 

@@ -18,7 +18,8 @@ def parse_args():
     parser.add_argument('--tta', action='store_true', help='test-time augmentation '
                         '(needs tta_model and tta_pipeline in the config)')
     parser.add_argument('--fuse-conv-bn', action='store_true', help='fold BatchNorms into the '
-                        'preceding convolutions (faster inference, same outputs)')
+                        'preceding convolutions, and with --channels-last also ReLUs and '
+                        'residual sums (faster inference, same outputs)')
     parser.add_argument('--channels-last', action='store_true',
                         help='run in the channels-last memory format (faster CPU convolutions)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -62,7 +63,7 @@ def main():
     if args.fuse_conv_bn or args.channels_last:
         cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(
             type='InferenceOptimizationHook', fuse_conv_bn=args.fuse_conv_bn,
-            channels_last=args.channels_last)]
+            channels_last=args.channels_last, fuse_conv_relu=args.fuse_conv_bn)]
     build_runner(cfg).test()
 
 

@@ -139,8 +139,8 @@ class ChangeSceneInferencer(BaseInferencer):
             report then describes each change class in S2M's words
             ("several newly built buildings in the north-east, ..."). None
             keeps the class names. Defaults to None.
-        optimize (bool): Fold BatchNorms into convolutions, run
-            channels-last and keep freed memory for reuse
+        optimize (bool): Fold BatchNorms, ReLUs and residual sums into
+            the convolutions, run channels-last and keep freed memory for reuse
             (:func:`mmcd_plugin.utils.optimize_for_inference`: the same
             outputs, faster). Defaults to True.
 

@@ -1,6 +1,6 @@
 """Inference-only speed-ups that keep a model's outputs.
 
-Three levers for convolutional networks on CPU (oneDNN):
+Four levers for convolutional networks on CPU (oneDNN):
 
 * **Conv-BN folding** (mmcv's ``fuse_conv_bn``): an eval-mode BatchNorm after
   a convolution is an affine map per channel, ``y = gamma (x - mu) /
@@ -12,6 +12,11 @@ Three levers for convolutional networks on CPU (oneDNN):
   (``tests/test_inference_optimization.py``).
 * **Channels-last memory format**: oneDNN's direct convolutions work on
   NHWC; an NCHW model pays a layout reorder at every convolution.
+* **ReLUs and residual sums fused into the convolutions, weights prepacked**
+  (:func:`~mmcd_plugin.utils.fused_convolution.fuse_conv_relu`): after
+  folding, oneDNN applies a ConvModule's ReLU and a ResNet block's residual
+  sum and ReLU while it writes the convolution's output, and each weight is
+  reordered into oneDNN's layout once instead of at every call.
 * **Freed memory kept for reuse** (:func:`keep_freed_memory`, glibc only):
   glibc hands every buffer above 32 MiB (a 512^2 decoder map is 64 MiB) to
   the kernel on ``free`` and maps a fresh one on the next allocation, whose
@@ -35,6 +40,8 @@ import torch
 from mmcv.cnn import fuse_conv_bn as mmcv_fuse_conv_bn
 from mmengine.model import is_model_wrapper
 from torch import nn
+
+from mmcd_plugin.utils.fused_convolution import fuse_conv_relu as fuse_conv_relu_in_place
 
 
 #: glibc ``mallopt`` parameters (malloc.h).
@@ -67,7 +74,7 @@ def keep_freed_memory() -> bool:
 
 def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
                            channels_last: bool = True,
-                           keep_memory: bool = True) -> nn.Module:
+                           keep_memory: bool = True, fuse_conv_relu: bool = True) -> nn.Module:
     """Put ``model`` in eval mode and apply the inference speed-ups in place.
 
     Args:
@@ -78,6 +85,9 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
             channels-last memory format. Defaults to True.
         keep_memory (bool): Call :func:`keep_freed_memory` (process-wide).
             Defaults to True.
+        fuse_conv_relu (bool): Run the convolutions on prepacked weights with
+            the following ReLU and residual sum fused in (only where the
+            BatchNorms are folded). Defaults to True.
 
     Returns:
         nn.Module: The same (unwrapped) model.
@@ -93,6 +103,8 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
         model.train = _refuse_training.__get__(model)
     if channels_last:
         model.to(memory_format=torch.channels_last)
+    if fuse_conv_relu:
+        fuse_conv_relu_in_place(model)
     return model
 
 

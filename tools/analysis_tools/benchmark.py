@@ -25,9 +25,13 @@ Variants (``--variants``), measured in this order on one model:
 
 * ``plain``: the model as built (NCHW, BatchNorms separate);
 * ``channels-last``: channels-last memory format only;
-* ``optimized``: :func:`mmcd_plugin.utils.optimize_for_inference`, conv-BN
-  folding and channels-last, what ``tools/infer_scene.py`` runs by default
-  and ``tools/test.py --fuse-conv-bn --channels-last`` runs.
+* ``folded``: conv-BN folding, channels-last and freed memory kept for
+  reuse (:func:`mmcd_plugin.utils.optimize_for_inference` without
+  ``fuse_conv_relu``);
+* ``optimized``: all of :func:`mmcd_plugin.utils.optimize_for_inference`,
+  ``folded`` plus convolutions on prepacked weights with their ReLUs and
+  residual sums fused in: what ``tools/infer_scene.py`` runs by default and
+  ``tools/test.py --fuse-conv-bn --channels-last`` runs.
 
 ``--memory`` runs each config at the given sizes in fresh subprocesses and
 reports the peak resident memory one forward adds at each size, and that
@@ -58,9 +62,10 @@ from get_flops import PairForward, analyse_model, build_model, pair_channels  # 
 
 #: Buffers from this size (bytes) on are mapped and unmapped (memory children).
 MMAP_THRESHOLD = 1 << 16
-#: Variant name -> (fold conv-BN, channels-last); applied in this order.
-VARIANTS = {'plain': (False, False), 'channels-last': (False, True),
-            'optimized': (True, True)}
+#: Variant name -> (fold conv-BN, channels-last, fuse ReLUs and residual sums);
+#: applied in this order.
+VARIANTS = {'plain': (False, False, False), 'channels-last': (False, True, False),
+            'folded': (True, True, False), 'optimized': (True, True, True)}
 
 
 class MatmulProbe:
@@ -113,11 +118,12 @@ def count_timed_gflops(model: PairForward, size: int) -> float:
 
 def apply_variant(segmentor: torch.nn.Module, variant: str) -> None:
     """Put ``segmentor`` in the state of ``variant`` (folding cannot be undone)."""
-    fuse, channels_last = VARIANTS[variant]
+    fuse, channels_last, fuse_relu = VARIANTS[variant]
     if getattr(segmentor, '_conv_bn_fused', False) and not fuse:
         raise ValueError(f'variant {variant!r} must come before any folded variant')
     if fuse:
-        optimize_for_inference(segmentor, fuse_conv_bn=True, channels_last=channels_last)
+        optimize_for_inference(segmentor, fuse_conv_bn=True, channels_last=channels_last,
+                               fuse_conv_relu=fuse_relu)
     segmentor.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
