@@ -190,3 +190,12 @@ def test_conv_module_fused_only_when_its_norm_is_folded_and_act_is_relu():
         torch.testing.assert_close(relu(x, activate=False), expected[0](x, activate=False),
                                    atol=1e-5, rtol=1e-5)
         assert (relu(x, activate=False) < 0).any()
+
+
+def test_flop_counter_traces_a_fused_model():
+    """mmengine's FlopAnalyzer traces the model (torch.jit.trace), which the
+    oneDNN op cannot go through: traced, the eager path runs and the
+    convolution is counted, 8 x 10 x 10 outputs of 4 x 3 x 3 multiply-adds."""
+    from mmengine.analysis import FlopAnalyzer
+    fused = fused_copy(nn.Conv2d(4, 8, 3, padding=1)).to(memory_format=torch.channels_last)
+    assert FlopAnalyzer(fused, channels_last(1, 4, 10, 10)).total() == 8 * 10 * 10 * 4 * 9

@@ -154,6 +154,25 @@ def test_itff_without_text_is_its_image_path_and_gates_lie_in_unit_interval():
     torch.testing.assert_close(itff(image, text), expected)
 
 
+def test_itff_pixel_attention_is_the_grouped_conv_over_interleaved_pairs():
+    """pixel_logits (two depth-wise convolutions with the weight's halves)
+    against the module's own grouped convolution applied to the interleaved
+    (TF_c, W_cs_c) channels, with random weights and replication padding at
+    the border."""
+    torch.manual_seed(1)
+    itff = ImageTextFeatureFusion(6).eval()
+    fused, coarse = torch.randn(2, 6, 9, 11), torch.randn(2, 6, 9, 11)
+    interleaved = torch.stack([fused, coarse], dim=2).flatten(1, 2)
+    assert torch.equal(interleaved[:, 2], fused[:, 1])
+    assert torch.equal(interleaved[:, 3], coarse[:, 1])
+    with torch.no_grad():
+        torch.testing.assert_close(itff.pixel_logits(fused, coarse),
+                                   itff.pixel_attention(interleaved), atol=1e-5, rtol=1e-5)
+        channels_last = [t.contiguous(memory_format=torch.channels_last) for t in (fused, coarse)]
+        torch.testing.assert_close(itff.pixel_logits(*channels_last),
+                                   itff.pixel_attention(interleaved), atol=1e-5, rtol=1e-5)
+
+
 def test_neck_with_identical_descriptions_runs_itff_on_the_image_features_alone():
     torch.manual_seed(0)
     neck = MMChangeNeck([8, 16, 32, 64], in_strides=[4, 8, 16, 32], channels=16,

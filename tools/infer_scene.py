@@ -47,11 +47,11 @@ def parse_args(argv=None):
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--change-classes', help="S2M class table for the report's sentences, "
                         "e.g. 'levir_cd' (see mmcd_plugin.datasets.change_text.CLASS_TABLES)")
-    parser.add_argument('--no-optimize', action='store_true', help='keep BatchNorms and ReLUs '
-                        'separate, the NCHW layout and glibc\'s default allocator settings (by default '
-                        'BatchNorms, ReLUs and residual sums are fused into the '
-                        'convolutions, the model runs channels-last and freed memory is '
-                        'reused: same outputs, faster)')
+    parser.add_argument('--no-optimize', action='store_true',
+                        help='keep BatchNorms and ReLUs separate, the NCHW layout and glibc\'s '
+                        'default allocator settings (by default BatchNorms, ReLUs and residual '
+                        'sums are fused into the convolutions, the model runs channels-last '
+                        'and freed memory is reused: same outputs, faster)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')
     return parser.parse_args(argv)

@@ -24,8 +24,8 @@ Re-typing changes only ``forward``: each module keeps its parameters,
 buffers and state-dict keys, so a checkpoint loads into the fused model as
 into the original. The fused path runs for float32 CPU inputs in the
 channels-last format without autograd (``torch.inference_mode`` /
-``torch.no_grad``); anything else takes the eager path, which computes the
-same function.
+``torch.no_grad``) and outside ``torch.jit.trace`` (FLOP counters trace);
+anything else takes the eager path, which computes the same function.
 """
 from typing import Dict, Optional, Tuple
 
@@ -78,7 +78,7 @@ class FusedConv2d(nn.Conv2d):
 
     def _runs_fused(self, x: Tensor, residual: Optional[Tensor]) -> bool:
         tensors = (x, self.weight) if residual is None else (x, self.weight, residual)
-        return (ONEDNN_AVAILABLE and self.padding_mode == 'zeros'
+        return (ONEDNN_AVAILABLE and not torch.jit.is_tracing() and self.padding_mode == 'zeros'
                 and not isinstance(self.padding, str)
                 and all(t.device.type == 'cpu' and t.dtype == torch.float32 for t in tensors)
                 and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
