@@ -1,5 +1,5 @@
 """tools/analysis_tools/benchmark_authors.py: loading the authors' released
-files as they are, and the bookkeeping of the paired timing."""
+files as they are."""
 import importlib.util
 import os.path as osp
 import textwrap
@@ -67,28 +67,3 @@ def test_lsafnet_clone_loads_without_downloading_weights(tmp_path):
     assert torchvision.models.resnet34.__name__ == 'resnet34'  # restored
     with pytest.raises(FileNotFoundError, match='clone of the authors'):
         benchmark_authors.load_lsafnet(str(tmp_path / 'missing'))
-
-
-class CountingProbe:
-    def __init__(self):
-        self.calls = 0
-
-    def rate(self):
-        self.calls += 1
-        return float(self.calls)
-
-
-def test_paired_timing_alternates_and_pairs_each_forward_with_its_probe():
-    order = []
-    probe = CountingProbe()
-    timing = benchmark_authors.paired_timing(
-        dict(theirs=lambda: order.append('theirs'), ours=lambda: order.append('ours')),
-        iters=3, probe=probe)
-    assert order == ['theirs', 'ours'] + ['theirs', 'ours', 'ours', 'theirs'] * 3
-    # one probe per timed forward, in the order they ran
-    assert timing['theirs']['rates'] == [1.0, 4.0, 5.0, 8.0, 9.0, 12.0]
-    assert timing['ours']['rates'] == [2.0, 3.0, 6.0, 7.0, 10.0, 11.0]
-    for i, ratio in enumerate(timing['ratios']):
-        theirs = sum(timing['theirs']['latencies'][2 * i:2 * i + 2])
-        ours = sum(timing['ours']['latencies'][2 * i:2 * i + 2])
-        assert ratio == pytest.approx(theirs / ours)

@@ -1,8 +1,8 @@
 """Latency, throughput and efficiency against the machine's physical limit.
 
     python tools/analysis_tools/benchmark.py CONFIG [CONFIG ...] [--shapes 256 512]
-        [--repeats 5] [--batch 1] [--variants plain optimized] [--memory 256 512 1024]
-        [--json OUT]
+        [--repeats 5] [--batch 1] [--variants plain optimized] [--paired]
+        [--memory 256 512 1024] [--json OUT]
 
 For every config, input size and variant the tool measures, in one run:
 
@@ -33,6 +33,13 @@ Variants (``--variants``), measured in this order on one model:
   residual sums fused in: what ``tools/infer_scene.py`` runs by default and
   ``tools/test.py --fuse-conv-bn --channels-last`` runs.
 
+``--paired`` (two variants) times them alternately instead of one after
+the other: each variant on its own copy of the model, ``--repeats`` rounds of
+(A, B, B, A), each forward followed by its probe; it adds the speed-up of B
+over A, the median of the per-round ratios with its quartiles. The machine's
+speed swings by more than many optimisations gain, so before/after figures
+should come from here.
+
 ``--memory`` runs each config at the given sizes in fresh subprocesses and
 reports the peak resident memory one forward adds at each size, and that
 increase per megapixel: constant when memory is linear in the number of
@@ -42,6 +49,7 @@ Pretrained weight files named in the configs are not needed (the models keep
 random weights; speed does not depend on them).
 """
 import argparse
+import copy
 import json
 import os
 import os.path as osp
@@ -49,7 +57,8 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Dict, List
+from functools import partial
+from typing import Callable, Dict, List
 
 import torch
 from mmengine.config import Config
@@ -127,29 +136,94 @@ def apply_variant(segmentor: torch.nn.Module, variant: str) -> None:
     segmentor.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
 
+def paired_timing(runs: Dict[str, Callable[[], object]], iters: int,
+                  probe: MatmulProbe) -> Dict[str, Dict[str, List[float]]]:
+    """Alternate two callables (A, B, B, A per round), a matmul probe after
+    each call: latencies and probe rates per callable, and the per-round
+    ratios A time / B time (above 1: B is faster)."""
+    (name_a, run_a), (name_b, run_b) = runs.items()
+    result = {name_a: dict(latencies=[], rates=[]), name_b: dict(latencies=[], rates=[])}
+    ratios = []
+    with torch.inference_mode():
+        for run in (run_a, run_b):
+            run()
+        for _ in range(iters):
+            spent = {name_a: 0.0, name_b: 0.0}
+            for name, run in ((name_a, run_a), (name_b, run_b), (name_b, run_b),
+                              (name_a, run_a)):
+                start = time.perf_counter()
+                run()
+                elapsed = time.perf_counter() - start
+                spent[name] += elapsed
+                result[name]['latencies'].append(elapsed)
+                result[name]['rates'].append(probe.rate())
+            ratios.append(spent[name_a] / spent[name_b])
+    result['ratios'] = ratios
+    return result
+
+
+def timing_row(config: str, variant: str, size: int, batch: int, gflops: float,
+               latencies: List[float], rates: List[float]) -> Dict:
+    latency = statistics.median(latencies)
+    return dict(config=config, variant=variant, size=size, batch=batch, gflops=gflops,
+                latency_s=latency, pairs_per_s=batch / latency,
+                achieved_gflops_per_s=gflops * batch / latency,
+                matmul_gflops_per_s=statistics.median(rates),
+                efficiency=statistics.median(gflops * batch / t / rate
+                                             for t, rate in zip(latencies, rates)),
+                latencies_s=latencies, matmul_rates=rates)
+
+
+def variant_inputs(segmentor: torch.nn.Module, variant: str, batch: int,
+                   size: int) -> torch.Tensor:
+    inputs = torch.randn(batch, pair_channels(segmentor), size, size)
+    return inputs.contiguous(memory_format=torch.channels_last) if VARIANTS[variant][1] \
+        else inputs
+
+
 def benchmark(config: str, shapes: List[int], batch: int, repeats: int, variants: List[str],
-              probe: MatmulProbe) -> List[Dict]:
+              probe: MatmulProbe, paired: bool = False) -> List[Dict]:
+    if paired and len(variants) != 2:
+        raise ValueError(f'--paired times two variants against each other, got {variants}')
     segmentor = build_model(Config.fromfile(config))
     model = PairForward(segmentor)
     gflops = {size: count_timed_gflops(model, size) for size in shapes}
+    variants = sorted(variants, key=list(VARIANTS).index)
+    if paired:
+        return benchmark_paired(config, segmentor, gflops, batch, repeats, variants, probe)
     rows = []
-    for variant in sorted(variants, key=list(VARIANTS).index):
+    for variant in variants:
         apply_variant(segmentor, variant)
         for size in shapes:
-            inputs = torch.randn(batch, pair_channels(segmentor), size, size)
-            if VARIANTS[variant][1]:
-                inputs = inputs.contiguous(memory_format=torch.channels_last)
-            timing = time_forward(model, inputs, repeats, probe)
-            efficiency = statistics.median(
-                gflops[size] * batch / latency / rate
-                for latency, rate in zip(timing['latencies'], timing['matmul_rates']))
-            rows.append(dict(config=config, variant=variant, size=size, batch=batch,
-                             gflops=gflops[size], latency_s=timing['latency_s'],
-                             pairs_per_s=batch / timing['latency_s'],
-                             achieved_gflops_per_s=gflops[size] * batch / timing['latency_s'],
-                             matmul_gflops_per_s=timing['matmul_gflops_per_s'],
-                             efficiency=efficiency, latencies_s=timing['latencies'],
-                             matmul_rates=timing['matmul_rates']))
+            timing = time_forward(model, variant_inputs(segmentor, variant, batch, size),
+                                  repeats, probe)
+            rows.append(timing_row(config, variant, size, batch, gflops[size],
+                                   timing['latencies'], timing['matmul_rates']))
+    return rows
+
+
+def benchmark_paired(config: str, segmentor: torch.nn.Module, gflops: Dict[int, float],
+                     batch: int, repeats: int, variants: List[str],
+                     probe: MatmulProbe) -> List[Dict]:
+    """The two variants on two copies of the model, timed alternately
+    (:func:`paired_timing`); the B row gets ``speedup`` over A."""
+    copies = {}
+    for variant in variants:
+        copies[variant] = copy.deepcopy(segmentor)
+        apply_variant(copies[variant], variant)
+    rows = []
+    for size in gflops:
+        runs = {}
+        for variant, model in copies.items():
+            inputs = variant_inputs(model, variant, batch, size)
+            runs[variant] = partial(PairForward(model), inputs)
+        timing = paired_timing(runs, repeats, probe)
+        for variant in variants:
+            rows.append(timing_row(config, variant, size, batch, gflops[size],
+                                   timing[variant]['latencies'], timing[variant]['rates']))
+        rows[-1].update(speedup=statistics.median(timing['ratios']),
+                        speedup_quartiles=statistics.quantiles(timing['ratios'], n=4),
+                        round_ratios=timing['ratios'])
     return rows
 
 
@@ -205,6 +279,10 @@ def format_table(rows: List[Dict]) -> str:
                      f'{r["gflops"]:>9.2f}{r["latency_s"]:>11.3f}{r["pairs_per_s"]:>9.2f}'
                      f'{r["achieved_gflops_per_s"]:>9.1f}{r["matmul_gflops_per_s"]:>8.1f}'
                      f'{r["efficiency"]:>10.0%}')
+        if 'speedup' in r:
+            low, _, high = r['speedup_quartiles']
+            lines.append(f'{"":<46}{"paired: " + r["variant"] + " is":>20} {r["speedup"]:.3f}x '
+                         f'as fast (quartiles {low:.3f} - {high:.3f})')
     return '\n'.join(lines)
 
 
@@ -216,6 +294,9 @@ def main():
     parser.add_argument('--repeats', type=int, default=5)
     parser.add_argument('--variants', nargs='+', choices=list(VARIANTS), default=['plain'],
                         help="model variants to time, e.g. 'plain optimized' (before/after)")
+    parser.add_argument('--paired', action='store_true',
+                        help='time the two --variants alternately on two copies of the model '
+                             'and report the speed-up of the second')
     parser.add_argument('--memory', type=int, nargs='*', default=None,
                         help='sizes for the memory-scaling runs (e.g. 256 512 1024)')
     parser.add_argument('--memory-child', type=int, help=argparse.SUPPRESS)
@@ -228,7 +309,8 @@ def main():
     probe = MatmulProbe()
     rows = []
     for config in args.configs:
-        rows += benchmark(config, args.shapes, args.batch, args.repeats, args.variants, probe)
+        rows += benchmark(config, args.shapes, args.batch, args.repeats, args.variants, probe,
+                          args.paired)
         print(format_table(rows[-len(args.shapes) * len(args.variants):]), flush=True)
     if len(args.configs) > 1:
         print('\n' + format_table(rows))

@@ -29,9 +29,8 @@ import json
 import os.path as osp
 import statistics
 import sys
-import time
 import types
-from typing import Callable, Dict, List
+from typing import Dict
 
 import numpy as np
 import torch
@@ -42,7 +41,7 @@ from mmengine.config import Config
 from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark import MatmulProbe, count_timed_gflops  # noqa: E402
+from benchmark import MatmulProbe, count_timed_gflops, paired_timing  # noqa: E402
 from get_flops import PairForward, build_model  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -80,32 +79,6 @@ def load_lsafnet(code_dir: str, num_classes: int = 7) -> torch.nn.Module:
         return module.SCDNet(3, num_classes=num_classes)
     finally:
         torchvision.models.resnet34 = released
-
-
-def paired_timing(runs: Dict[str, Callable[[], object]], iters: int,
-                  probe: MatmulProbe) -> Dict[str, Dict[str, List[float]]]:
-    """Alternate two callables (A, B, B, A per round), a matmul probe after
-    each call: latencies and probe rates per model, and the per-round ratio
-    A time / B time (above 1: B is faster)."""
-    (name_a, run_a), (name_b, run_b) = runs.items()
-    result = {name_a: dict(latencies=[], rates=[]), name_b: dict(latencies=[], rates=[])}
-    ratios = []
-    with torch.inference_mode():
-        for run in (run_a, run_b):
-            run()
-        for _ in range(iters):
-            spent = {name_a: 0.0, name_b: 0.0}
-            for name, run in ((name_a, run_a), (name_b, run_b), (name_b, run_b),
-                              (name_a, run_a)):
-                start = time.perf_counter()
-                run()
-                elapsed = time.perf_counter() - start
-                spent[name] += elapsed
-                result[name]['latencies'].append(elapsed)
-                result[name]['rates'].append(probe.rate())
-            ratios.append(spent[name_a] / spent[name_b])
-    result['ratios'] = ratios
-    return result
 
 
 def compare(method: str, code_dir: str, iters: int, probe: MatmulProbe) -> Dict:
