@@ -17,8 +17,8 @@ modules so that
   as post-ops while each output element is still in a register.
 
 The outputs are those of the unfused model up to float rounding (tested on
-every method). Measured on MMChange at 256^2 and 512^2: 5-11 % lower latency
-(``docs/benchmarks.md``).
+every method). Measured in paired runs on MMChange and LSAFNet at 256^2
+and 512^2: 2-11 % lower latency (``docs/benchmarks.md``).
 
 Re-typing changes only ``forward``: each module keeps its parameters,
 buffers and state-dict keys, so a checkpoint loads into the fused model as
