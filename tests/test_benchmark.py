@@ -57,6 +57,8 @@ def test_paired_run_of_two_variants_reports_what_it_timed():
               sum(optimized['latencies_s'][2 * i:2 * i + 2]) for i in range(3)]
     assert optimized['round_ratios'] == pytest.approx(ratios)
     assert optimized['speedup'] == pytest.approx(statistics.median(ratios))
-    with pytest.raises(ValueError, match='two variants'):
-        benchmark.benchmark(osp.join(REPO, 'configs/tiny/tiny_siamese-resnet_levir-cd.py'),
-                            [64], 1, 3, ['plain', 'folded', 'optimized'], probe, paired=True)
+    config = osp.join(REPO, 'configs/tiny/tiny_siamese-resnet_levir-cd.py')
+    for variants, repeats in ((['plain', 'folded', 'optimized'], 3),
+                              (['optimized', 'optimized'], 3), (['plain', 'folded'], 1)):
+        with pytest.raises(ValueError, match='two different variants'):
+            benchmark.benchmark(config, [64], 1, repeats, variants, probe, paired=True)

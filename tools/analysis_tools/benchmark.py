@@ -183,8 +183,9 @@ def variant_inputs(segmentor: torch.nn.Module, variant: str, batch: int,
 
 def benchmark(config: str, shapes: List[int], batch: int, repeats: int, variants: List[str],
               probe: MatmulProbe, paired: bool = False) -> List[Dict]:
-    if paired and len(variants) != 2:
-        raise ValueError(f'--paired times two variants against each other, got {variants}')
+    if paired and (len(set(variants)) != 2 or repeats < 2):
+        raise ValueError('--paired times two different variants against each other in at '
+                         f'least 2 rounds (--repeats), got {variants} and {repeats}')
     segmentor = build_model(Config.fromfile(config))
     model = PairForward(segmentor)
     gflops = {size: count_timed_gflops(model, size) for size in shapes}
