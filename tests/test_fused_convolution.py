@@ -71,9 +71,9 @@ def test_fused_conv_matches_conv_add_relu(kernel, stride, dilation, groups):
 
 @needs_onednn
 def test_prepacked_weight_follows_weight_changes_and_shapes():
-    """The packed copy is per input shape and is rebuilt when the weight
-    changes (load_state_dict, in-place edits, .to()): a stale copy would
-    keep giving the old outputs."""
+    """The packed copy is per input shape (two kept) and is rebuilt when the
+    weight changes (load_state_dict, in-place edits, .to()): a stale copy
+    would keep giving the old outputs."""
     conv = nn.Conv2d(8, 8, 3, padding=1).eval()
     fused = fused_copy(conv).to(memory_format=torch.channels_last)
     small, large = channels_last(1, 8, 9, 9), channels_last(2, 8, 17, 13)
@@ -89,6 +89,12 @@ def test_prepacked_weight_follows_weight_changes_and_shapes():
         torch.testing.assert_close(fused(large), F.conv2d(large, -other.weight, other.bias,
                                                           padding=1), atol=1e-5, rtol=1e-5)
         assert list(fused._packed) == [tuple(large.shape)]
+        # at most MAX_PACKED_SHAPES (2) shapes are kept: a third starts over
+        third = channels_last(3, 8, 5, 7)
+        fused(small)
+        torch.testing.assert_close(fused(third), F.conv2d(third, -other.weight, other.bias,
+                                                          padding=1), atol=1e-5, rtol=1e-5)
+        assert list(fused._packed) == [tuple(third.shape)]
 
 
 def test_eager_path_with_autograd_nchw_and_double():

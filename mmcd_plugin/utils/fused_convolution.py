@@ -37,9 +37,11 @@ from torch import Tensor, nn
 #: oneDNN's convolution with post-ops (the kernels torch.compile uses on CPU).
 ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(
     torch.ops.mkldnn, '_convolution_pointwise')
-#: Input shapes whose prepacked weight a convolution keeps (sliding windows
-#: use one or two; more are re-packed on demand).
-MAX_PACKED_SHAPES = 4
+#: Input shapes whose prepacked weight a convolution keeps: scene inference
+#: uses two (full batches and the last, smaller one); a third shape drops
+#: them and packs again. Each kept shape costs one more copy of the
+#: convolution weights (MMChange 107 MiB, LSAFNet 93 MiB).
+MAX_PACKED_SHAPES = 2
 
 
 class FusedConv2d(nn.Conv2d):
@@ -49,7 +51,7 @@ class FusedConv2d(nn.Conv2d):
     as a plain convolution (``conv(x)``) it gives the same result.
 
     The weight is reordered into oneDNN's layout for each input shape and
-    kept (at most :data:`MAX_PACKED_SHAPES` shapes); the copy is dropped
+    kept (:data:`MAX_PACKED_SHAPES` shapes at most); the copy is dropped
     when the weight changes (loading a state dict, ``.to()``) and is not
     pickled or deep-copied.
     """
