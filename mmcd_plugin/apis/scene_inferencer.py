@@ -55,6 +55,8 @@ from mmengine.utils import ProgressBar
 from mmcd_plugin.datasets.change_text import make_class_table
 from mmcd_plugin.datasets.transforms.loading import LoadBiTemporalImages, \
     LoadChangeAnnotations
+from mmcd_plugin.models.segmentors.semantic_change_encoder_decoder import DATES, \
+    masked_semantic_argmax
 from mmcd_plugin.registry import DATASETS, TRANSFORMS
 from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 from mmcd_plugin.visualization.change_visualizer import colorize
@@ -70,8 +72,6 @@ OUTPUT_NAMES = dict(class_map='change_map.tif', probabilities='change_probabilit
                     semantic_to='semantic_change_to.tif',
                     summary='change_summary.json', report='change_report.txt',
                     quicklook='change_quicklook.png')
-#: Logit maps of a semantic change detector's ``inference``, in accumulator order.
-SEMANTIC_DATES = ('from', 'to')
 QUICKLOOK_SIZE = 1024
 #: Rows turned into classes / probabilities at a time.
 FINISH_ROWS = 64
@@ -208,7 +208,7 @@ class ChangeSceneInferencer(BaseInferencer):
     @property
     def logit_channels(self) -> List[int]:
         """Channels of the stitched logit maps: change, then each date's semantics."""
-        semantic = [self.semantic_head.num_classes] * len(SEMANTIC_DATES) \
+        semantic = [self.semantic_head.num_classes] * len(DATES) \
             if self.semantic_head is not None else []
         return [self.model.out_channels] + semantic
 
@@ -237,7 +237,7 @@ class ChangeSceneInferencer(BaseInferencer):
         logits = self.model.inference(data['inputs'], [s.metainfo for s in samples])
         if isinstance(logits, dict):  # semantic change detection: X_C, X_1, X_2
             logits = torch.cat([logits['seg_logits']] + [logits[f'seg_logits_{date}']
-                                                         for date in SEMANTIC_DATES], dim=1)
+                                                         for date in DATES], dim=1)
         out = []
         for index, sample in enumerate(samples):
             left, right, top, bottom = sample.metainfo.get('padding_size', (0, 0, 0, 0))
@@ -371,7 +371,7 @@ class ChangeSceneInferencer(BaseInferencer):
             outputs = self._write_rasters(scene.pre.profile, store, out_dir, options)
         nodata_by_date = store.stats.get('nodata_by_date', [0, 0])
         self._log_nodata(pre, post, nodata_by_date, grid)
-        semantic_maps = [outputs[f'semantic_{date}'] for date in SEMANTIC_DATES
+        semantic_maps = [outputs[f'semantic_{date}'] for date in DATES
                          if f'semantic_{date}' in outputs]
         result = self.postprocess(outputs['class_map'], out_dir=out_dir, polygons=polygons,
                                   header=[f'pre-event:  {pre}', f'post-event: {post}'],
@@ -452,7 +452,7 @@ class ChangeSceneInferencer(BaseInferencer):
             classes = logits.argmax(axis=0).astype(np.uint8)
         invalid = flags != 0
         outputs = dict(classes=classes)
-        for date, date_logits in zip(SEMANTIC_DATES, semantic):
+        for date, date_logits in zip(DATES, semantic):
             outputs[f'semantic_{date}'] = self._semantic_change(date_logits, classes != 0)
             outputs[f'semantic_{date}'][invalid] = NODATA_CLASS
         classes[invalid] = NODATA_CLASS
@@ -466,13 +466,10 @@ class ChangeSceneInferencer(BaseInferencer):
         return outputs
 
     def _semantic_change(self, logits: np.ndarray, changed: np.ndarray) -> np.ndarray:
-        """One date's semantic class (argmax over the classes other than no
-        change) where ``changed``, the no-change class elsewhere, as
-        :meth:`SemanticChangeEncoderDecoder.set_predictions`."""
-        no_change = self.semantic_head.no_change_index
-        logits = logits.copy()
-        logits[no_change] = -np.inf
-        return np.where(changed, logits.argmax(axis=0), no_change).astype(np.uint8)
+        """One date's semantic change map, as the model's own predictions
+        (:func:`masked_semantic_argmax`), in uint8."""
+        return masked_semantic_argmax(torch.from_numpy(logits), torch.from_numpy(changed),
+                                      self.semantic_head.no_change_index).numpy().astype(np.uint8)
 
     def _write_rasters(self, scene_profile: dict, store: StripStore, out_dir: str,
                        options: dict) -> Dict[str, str]:
@@ -484,7 +481,7 @@ class ChangeSceneInferencer(BaseInferencer):
         specs = {'class_map': ('classes', class_map)}
         table_prefixes = {'class_map': ''}
         if self.semantic_head is not None:
-            for date in SEMANTIC_DATES:
+            for date in DATES:
                 specs[f'semantic_{date}'] = (f'semantic_{date}', class_map)
                 table_prefixes[f'semantic_{date}'] = 'semantic_'
         if options['probabilities']:

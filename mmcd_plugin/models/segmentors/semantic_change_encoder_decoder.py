@@ -150,16 +150,29 @@ class SemanticChangeEncoderDecoder(BiTemporalEncoderDecoder):
             change = change_logits.argmax(dim=0, keepdim=True)
         fields = dict(seg_logits=PixelData(data=change_logits),
                       pred_sem_seg=PixelData(data=change))
-        no_change = self.semantic_head.no_change_index
         for date in DATES:
             semantic_logits = logits[f'seg_logits_{date}']
-            masked = semantic_logits.clone()
-            masked[no_change] = float('-inf')
-            semantic = masked.argmax(dim=0, keepdim=True)
             fields[f'seg_logits_{date}'] = PixelData(data=semantic_logits)
-            fields[f'pred_sem_seg_{date}'] = PixelData(
-                data=torch.where(change.bool(), semantic, torch.full_like(semantic, no_change)))
+            fields[f'pred_sem_seg_{date}'] = PixelData(data=masked_semantic_argmax(
+                semantic_logits, change[0].bool(), self.semantic_head.no_change_index)[None])
         sample.set_data(fields)
+
+
+def masked_semantic_argmax(semantic_logits: Tensor, changed: Tensor, no_change: int) -> Tensor:
+    """One date's semantic change map: the argmax over the classes other than
+    ``no_change`` where ``changed``, ``no_change`` elsewhere.
+
+    Args:
+        semantic_logits (Tensor): (K, H, W) semantic logits of one date.
+        changed (Tensor): (H, W) bool change mask.
+        no_change (int): Index of the no-change class.
+
+    Returns:
+        Tensor: (H, W) int64 class indices.
+    """
+    masked = semantic_logits.clone()
+    masked[no_change] = float('-inf')
+    return torch.where(changed, masked.argmax(dim=0), no_change)
 
 
 def semantic_sample(sample: SegDataSample, date: str) -> SegDataSample:
