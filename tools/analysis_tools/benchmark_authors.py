@@ -41,7 +41,8 @@ from mmengine.config import Config
 from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark import MatmulProbe, count_timed_gflops, paired_timing  # noqa: E402
+from benchmark import (MatmulProbe, count_timed_gflops, paired_timing,  # noqa: E402
+                       timing_row)
 from get_flops import PairForward, build_model  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -100,13 +101,12 @@ def compare(method: str, code_dir: str, iters: int, probe: MatmulProbe) -> Dict:
     timing = paired_timing(dict(theirs=lambda: theirs(*inputs), ours=lambda: ours(pair)),
                            iters, probe)
     row = dict(method=method, size=size, speedup=statistics.median(timing['ratios']),
-               speedup_quartiles=statistics.quantiles(timing['ratios'], n=4), timing=timing)
-    for name, gflops in (('theirs', gflops_theirs), ('ours', gflops_ours)):
-        t = timing[name]
-        row[name] = dict(gflops=gflops, latency_s=statistics.median(t['latencies']),
-                         efficiency=statistics.median(gflops / lat / rate for lat, rate in
-                                                      zip(t['latencies'], t['rates'])),
-                         matmul_gflops_per_s=statistics.median(t['rates']))
+               speedup_quartiles=statistics.quantiles(timing['ratios'], n=4),
+               round_ratios=timing['ratios'])
+    for name, source, gflops in (('theirs', code_dir, gflops_theirs),
+                                 ('ours', config, gflops_ours)):
+        row[name] = timing_row(source, name, size, 1, gflops, timing[name]['latencies'],
+                               timing[name]['rates'])
     return row
 
 
@@ -121,6 +121,8 @@ def main():
                                    ('mmchange', args.mmchange_code)) if d]
     if not methods:
         parser.error('give --mmchange-code and/or --lsafnet-code (local clones)')
+    if args.iters < 2:
+        parser.error('--iters must be at least 2 (the speed-up is a median over rounds)')
     probe = MatmulProbe()
     rows = [compare(method, code, args.iters, probe) for method, code in methods]
     print(f'{"method":<10}{"size":>6}{"":>3}{"GFLOPs":>9}{"latency s":>11}{"efficiency":>12}'
