@@ -124,10 +124,12 @@ def main():
     if args.iters < 2:
         parser.error('--iters must be at least 2 (the speed-up is a median over rounds)')
     probe = MatmulProbe()
-    rows = [compare(method, code, args.iters, probe) for method, code in methods]
     print(f'{"method":<10}{"size":>6}{"":>3}{"GFLOPs":>9}{"latency s":>11}{"efficiency":>12}'
-          f'{"matmul":>8}')
-    for row in rows:
+          f'{"matmul":>8}', flush=True)
+    rows = []
+    for method, code in methods:  # each method's lines as soon as it is timed
+        row = compare(method, code, args.iters, probe)
+        rows.append(row)
         for name in ('theirs', 'ours'):
             r = row[name]
             print(f'{row["method"]:<10}{row["size"]:>6}{name:>8}{r["gflops"]:>9.2f}'
@@ -135,7 +137,7 @@ def main():
                   f'{r["matmul_gflops_per_s"]:>8.0f}')
         quartiles = ' - '.join(f'{q:.2f}' for q in row['speedup_quartiles'][::2])
         print(f'  ours is {row["speedup"]:.2f}x faster (median of {args.iters} rounds; '
-              f'quartiles {quartiles})')
+              f'quartiles {quartiles})', flush=True)
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(rows, f, indent=1)
