@@ -39,8 +39,9 @@ from test_tools import REPO, make_levir_layout
 
 import mmcd_plugin  # noqa: F401
 from mmcd_plugin.engine import (AtomicCheckpointHook, AtomicLocalBackend, CheckpointError,
-                                NonFiniteCheckHook, RandomStateHook, atomic_file_backend,
-                                atomic_write)
+                                ModeCachedIterBasedTrainLoop, NonFiniteCheckHook,
+                                RandomStateHook, atomic_file_backend, atomic_write,
+                                cached_train_mode)
 from mmcd_plugin.registry import MODELS
 
 
@@ -124,15 +125,18 @@ class ToyError(BaseMetric):
 
 
 def toy_runner(work_dir, length, checkpoint_hook, hooks=(), model=ToyRegressor, resume=False,
-               name='toy', lr=0.05, by_epoch=False):
+               name='toy', lr=0.05, by_epoch=False, loop=None):
     """``length`` iterations (validation every 2), or ``length`` epochs of 4
-    iterations with ``by_epoch`` (validation every epoch)."""
+    iterations with ``by_epoch`` (validation every epoch); ``loop``: the
+    training loop class (default: mmengine's)."""
     torch.manual_seed(0)  # the model is built before the Runner seeds
     sampler = 'DefaultSampler' if by_epoch else 'InfiniteSampler'
     loader = dict(dataset=ToyData(), batch_size=2, num_workers=0,
                   sampler=dict(type=sampler, shuffle=True))
     train_cfg = dict(by_epoch=True, max_epochs=length, val_interval=1) if by_epoch else \
         dict(by_epoch=False, max_iters=length, val_interval=2)
+    if loop is not None:
+        train_cfg = dict(type=loop, max_iters=length, val_interval=2)
     return Runner(
         model=model(), work_dir=str(work_dir),
         experiment_name=f'{name}_{time.monotonic_ns()}',
@@ -284,6 +288,77 @@ def test_non_finite_learning_rate_is_named(tmp_path):
                         [NonFiniteCheckHook()], lr=float('inf'))
     with pytest.raises(FloatingPointError, match=r'iteration 1: learning rate lr\[0\] = inf'):
         runner.train()
+
+
+# ------------------------------------------------------- mode-cached train loop
+class FrozenPartModel(nn.Module):
+    """A trainable head and a part that its ``train()`` keeps in eval mode
+    (as a frozen encoder's), counting the walks over the module tree."""
+
+    def __init__(self):
+        super().__init__()
+        self.head, self.frozen = nn.Dropout(0.5), nn.BatchNorm1d(2)
+        self.walks = 0
+
+    def train(self, mode=True):
+        self.walks += 1
+        super().train(mode)
+        self.frozen.eval()
+        return self
+
+
+def test_cached_train_mode_walks_the_tree_only_when_the_mode_changes():
+    model = FrozenPartModel()
+    with cached_train_mode(model):
+        assert model.train() is model and model.train() is model
+        assert model.walks == 1
+        assert model.training and model.head.training and not model.frozen.training
+        model.eval()
+        model.eval()
+        assert model.walks == 2 and not model.training and not model.head.training
+        model.train(True)
+        assert model.walks == 3 and model.head.training and not model.frozen.training
+    assert 'train' not in vars(model)  # the class's own method again
+    model.train()
+    assert model.walks == 4
+
+
+class ModeRecordingRegressor(ToyRegressor):
+    """Records (forward mode, model mode, dropout mode) at each call."""
+
+    def __init__(self):
+        super().__init__()
+        self.walks, self.seen = 0, []
+
+    def train(self, mode=True):
+        self.walks += 1
+        return super().train(mode)
+
+    def forward(self, inputs, targets=None, mode='tensor'):
+        self.seen.append((mode, self.training, self.dropout.training))
+        return super().forward(inputs, targets, mode)
+
+
+def test_mode_cached_loop_trains_as_mmengine_loop_with_fewer_walks(tmp_path):
+    """6 iterations with validation after 2, 4 and 6: the same weights (the
+    dropout masks need training mode), training mode in every training
+    forward and eval mode in every validation forward; mmengine's loop walks
+    the tree before each of the 6 iterations and at each of the 3
+    validations, ours at the first iteration, at the 3 validations and after
+    the first 2 of them."""
+    runs = {}
+    for name, loop in (('mmengine', None), ('cached', ModeCachedIterBasedTrainLoop)):
+        runner = toy_runner(tmp_path / name, 6, CheckpointHook(interval=6, by_epoch=False),
+                            model=ModeRecordingRegressor, loop=loop, name=name)
+        runner.train()
+        model = runner.model
+        runs[name] = (model.walks, weights(tmp_path / name / 'iter_6.pth'), model.seen)
+    assert runs['mmengine'][0] == 9 and runs['cached'][0] == 6
+    assert_same_tensors(runs['mmengine'][1], runs['cached'][1])
+    seen = runs['cached'][2]
+    assert seen == runs['mmengine'][2]
+    assert [m for m in seen if m[0] == 'loss'] == [('loss', True, True)] * 6
+    assert [m for m in seen if m[0] == 'predict'] == [('predict', False, False)] * 12
 
 
 def test_default_runtime_enables_the_health_and_random_state_hooks():

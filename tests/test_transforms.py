@@ -6,6 +6,7 @@ import pytest
 
 import mmcd_plugin  # noqa: F401
 from mmcd_plugin.datasets import DeltaSN6Dataset
+from mmcd_plugin.datasets.transforms.loading import label_values
 from mmcd_plugin.registry import TRANSFORMS
 
 
@@ -154,3 +155,15 @@ def test_per_image_transform_touches_only_chosen_modality():
     assert results['img'][0].shape == (4, 4, 3)
     # PhotoMetricDistortion with this seed changes the optical image
     assert not (results['img'][0] == 100).all()
+
+
+@pytest.mark.parametrize('dtype, classes', [(np.uint8, [0, 3, 7, 200, 255]),
+                                            (np.uint16, [0, 2, 300, 1000])])
+def test_label_values_are_the_sorted_distinct_values(dtype, classes):
+    """The histogram path (8-bit) and np.unique (other types) agree with a
+    sorted set of the pixels."""
+    label = np.random.default_rng(0).choice(np.array(classes, dtype=dtype), size=(37, 41))
+    label[0, 0] = classes[-1]
+    values = label_values(label)
+    assert values.tolist() == sorted(set(label.ravel().tolist())) == classes
+    assert values.dtype == dtype

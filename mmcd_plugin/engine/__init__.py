@@ -2,11 +2,12 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .atomic_file_backend import AtomicLocalBackend, atomic_write
 from .checkpoint import CheckpointError, allow_mmengine_checkpoints, load_local_checkpoint
 from .inference_optimization_hook import InferenceOptimizationHook
+from .mode_cached_loop import ModeCachedIterBasedTrainLoop, cached_train_mode
 from .non_finite_check_hook import NonFiniteCheckHook
 from .random_state_hook import RandomStateHook
 from .visualization_hook import ChangeVisualizationHook
 
 __all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'ChangeVisualizationHook',
-           'CheckpointError', 'InferenceOptimizationHook', 'NonFiniteCheckHook',
-           'RandomStateHook', 'allow_mmengine_checkpoints', 'atomic_write',
-           'load_local_checkpoint']
+           'CheckpointError', 'InferenceOptimizationHook', 'ModeCachedIterBasedTrainLoop',
+           'NonFiniteCheckHook', 'RandomStateHook', 'allow_mmengine_checkpoints',
+           'atomic_write', 'cached_train_mode', 'load_local_checkpoint']

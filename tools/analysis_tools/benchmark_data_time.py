@@ -4,7 +4,9 @@
         [--skip 5] [--cfg-options ...]
 
 Trains ``--iters`` iterations with the config's own data loader (its
-``num_workers``, batch size and pipeline), without validation or checkpoints,
+``num_workers``, batch size and pipeline) and training loop (an epoch-based
+one is replaced by the plugin's ``ModeCachedIterBasedTrainLoop``), without
+validation or checkpoints,
 and reads mmengine's per-iteration ``data_time`` (waiting for the loader) and
 ``time`` (the whole iteration) from the message hub. The first ``--skip``
 iterations (worker start-up) are left out. Target: data time under 5 % of
@@ -21,7 +23,10 @@ from mmcd_plugin.utils.launch import build_runner
 
 
 def measure(cfg: Config, iters: int, skip: int) -> dict:
-    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=iters + skip, val_interval=10 ** 9)
+    loop = cfg.train_cfg.get('type', 'IterBasedTrainLoop')
+    if 'max_epochs' in cfg.train_cfg:
+        loop = 'ModeCachedIterBasedTrainLoop'
+    cfg.train_cfg = dict(type=loop, max_iters=iters + skip, val_interval=10 ** 9)
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9)
     cfg.default_hooks.pop('visualization', None)
@@ -35,7 +40,7 @@ def measure(cfg: Config, iters: int, skip: int) -> dict:
         total = list(hub.get_scalar('train/time').data[0])[skip:]
     return dict(iters=len(total), data_time_s=statistics.mean(data),
                 iter_time_s=statistics.mean(total), share=sum(data) / sum(total),
-                num_workers=cfg.train_dataloader.get('num_workers', 0))
+                num_workers=cfg.train_dataloader.get('num_workers', 0), loop=loop)
 
 
 def main():
@@ -50,6 +55,7 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     r = measure(cfg, args.iters, args.skip)
     print(f'{args.config}: {r["iters"]} iterations, num_workers={r["num_workers"]}, '
+          f'{r["loop"]}, '
           f'data {r["data_time_s"] * 1000:.1f} ms / iteration {r["iter_time_s"] * 1000:.1f} ms '
           f'= {r["share"]:.1%} waiting for data (target < 5%)')
 
