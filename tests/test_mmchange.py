@@ -22,6 +22,7 @@ from mmcd_plugin.datasets.transforms import TemporalExchange
 from mmcd_plugin.models.necks import MMChangeNeck
 from mmcd_plugin.models.necks.image_feature_refinement import ImageFeatureRefinement
 from mmcd_plugin.models.necks.image_text_feature_fusion import ImageTextFeatureFusion
+from mmcd_plugin.models.necks.mmchange_neck import join_dates
 from mmcd_plugin.models.necks.textual_difference_enhancement import \
     TextualDifferenceEnhancement
 from mmcd_plugin.registry import DATASETS, MODELS
@@ -186,6 +187,26 @@ def test_neck_with_identical_descriptions_runs_itff_on_the_image_features_alone(
     for out, f, itff in zip(fused, image, neck.itff):
         torch.testing.assert_close(out, itff(f))
     assert not torch.allclose(neck(feats_from, feats_to, e, torch.randn(2, 64))[0], fused[0])
+
+
+@pytest.mark.parametrize('memory_format', [torch.contiguous_format, torch.channels_last])
+def test_join_dates_is_a_view_of_the_batch_it_was_split_from(memory_format):
+    batched = torch.randn(4, 3, 5, 6).contiguous(memory_format=memory_format)
+    halves = batched[:2], batched[2:]
+    with torch.no_grad():
+        joined = join_dates(*halves)
+        assert torch.equal(joined, batched) and joined.data_ptr() == batched.data_ptr()
+        assert joined.stride() == batched.stride()
+        # not adjacent halves (swapped, or separate tensors): a concatenation
+        for pair in (halves[::-1], (halves[0].clone(), halves[1].clone())):
+            joined = join_dates(*pair)
+            assert torch.equal(joined, torch.cat(pair)) and joined.data_ptr() != batched.data_ptr()
+    weight = torch.randn(4, 3, 5, 6)
+    batched.requires_grad_(True)
+    joined = join_dates(batched[:2], batched[2:])  # training: a copy, gradients flow
+    assert joined.data_ptr() != batched.data_ptr()
+    (joined * weight).sum().backward()
+    assert torch.equal(batched.grad, weight)
 
 
 def test_ablation_switches_remove_their_module():

@@ -101,7 +101,7 @@ class MMChangeNeck(BaseModule):
         outputs = []
         for scale, (projection, index) in enumerate(zip(self.projections, self.in_index)):
             projected_from, projected_to = projection(
-                torch.cat([feats_from[index], feats_to[index]])).chunk(2)
+                join_dates(feats_from[index], feats_to[index])).chunk(2)
             if self.use_ifr:
                 outputs.append(self.ifr[scale](projected_from, projected_to))
             else:
@@ -122,6 +122,25 @@ class MMChangeNeck(BaseModule):
         if self.use_itff:
             return [fusion(f, t) for fusion, f, t in zip(self.itff, image, text)]
         return [f if t is None else f + t for f, t in zip(image, text)]
+
+
+def join_dates(feat_from: Tensor, feat_to: Tensor) -> Tensor:
+    """``torch.cat([feat_from, feat_to])`` (batch dimension), without the copy
+    when the two are the halves of one batched tensor, as the siamese encoder's
+    outputs split by date are (``BiTemporalEncoderDecoder.
+    extract_bitemporal_feats``); the result is then a view of that tensor.
+    Only without autograd (inference): in training it always concatenates.
+    """
+    batch = feat_from.shape[0]
+    if (not torch.is_grad_enabled() and feat_from.shape == feat_to.shape
+            and feat_from.stride() == feat_to.stride() and feat_from.dtype == feat_to.dtype
+            and feat_from.device == feat_to.device
+            and feat_from.untyped_storage().data_ptr() == feat_to.untyped_storage().data_ptr()
+            and feat_to.storage_offset() == feat_from.storage_offset()
+            + batch * feat_from.stride(0)):
+        return feat_from.as_strided((2 * batch, *feat_from.shape[1:]), feat_from.stride(),
+                                    feat_from.storage_offset())
+    return torch.cat([feat_from, feat_to])
 
 
 def _projection(in_channels: int, in_stride: int, out_stride: int, channels: int,
