@@ -27,12 +27,13 @@ def cached_train_mode(model: nn.Module) -> Iterator[nn.Module]:
         model (nn.Module): The model (or its wrapper) the loop trains.
     """
     real_train = model.train
-    last_mode = []
+    last_mode = None
 
     def train(mode: bool = True) -> nn.Module:
-        if last_mode != [bool(mode)]:
+        nonlocal last_mode
+        if last_mode is not bool(mode):
             real_train(mode)
-            last_mode[:] = [bool(mode)]
+            last_mode = bool(mode)
         return model
 
     model.train = train  # an instance attribute: ``eval()`` calls it too

@@ -162,6 +162,13 @@ def paired_timing(runs: Dict[str, Callable[[], object]], iters: int,
     return result
 
 
+def speedup_summary(ratios: List[float]) -> Dict:
+    """The speed-up of :func:`paired_timing`'s per-round ratios: median,
+    quartiles and the ratios themselves."""
+    return dict(speedup=statistics.median(ratios),
+                speedup_quartiles=statistics.quantiles(ratios, n=4), round_ratios=ratios)
+
+
 def timing_row(config: str, variant: str, size: int, batch: int, gflops: float,
                latencies: List[float], rates: List[float]) -> Dict:
     latency = statistics.median(latencies)
@@ -222,9 +229,7 @@ def benchmark_paired(config: str, segmentor: torch.nn.Module, gflops: Dict[int, 
         for variant in variants:
             rows.append(timing_row(config, variant, size, batch, gflops[size],
                                    timing[variant]['latencies'], timing[variant]['rates']))
-        rows[-1].update(speedup=statistics.median(timing['ratios']),
-                        speedup_quartiles=statistics.quantiles(timing['ratios'], n=4),
-                        round_ratios=timing['ratios'])
+        rows[-1].update(speedup_summary(timing['ratios']))
     return rows
 
 

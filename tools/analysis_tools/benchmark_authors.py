@@ -27,7 +27,6 @@ import argparse
 import importlib.util
 import json
 import os.path as osp
-import statistics
 import sys
 import types
 from typing import Dict
@@ -42,7 +41,7 @@ from mmcd_plugin.utils.inference_optimization import optimize_for_inference
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from benchmark import (MatmulProbe, count_timed_gflops, paired_timing,  # noqa: E402
-                       timing_row)
+                       speedup_summary, timing_row)
 from get_flops import PairForward, build_model  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -100,9 +99,7 @@ def compare(method: str, code_dir: str, iters: int, probe: MatmulProbe) -> Dict:
     pair = torch.cat(images, 1).contiguous(memory_format=torch.channels_last)
     timing = paired_timing(dict(theirs=lambda: theirs(*inputs), ours=lambda: ours(pair)),
                            iters, probe)
-    row = dict(method=method, size=size, speedup=statistics.median(timing['ratios']),
-               speedup_quartiles=statistics.quantiles(timing['ratios'], n=4),
-               round_ratios=timing['ratios'])
+    row = dict(method=method, size=size, **speedup_summary(timing['ratios']))
     for name, source, gflops in (('theirs', code_dir, gflops_theirs),
                                  ('ours', config, gflops_ours)):
         row[name] = timing_row(source, name, size, 1, gflops, timing[name]['latencies'],

@@ -55,9 +55,8 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     r = measure(cfg, args.iters, args.skip)
     print(f'{args.config}: {r["iters"]} iterations, num_workers={r["num_workers"]}, '
-          f'{r["loop"]}, '
-          f'data {r["data_time_s"] * 1000:.1f} ms / iteration {r["iter_time_s"] * 1000:.1f} ms '
-          f'= {r["share"]:.1%} waiting for data (target < 5%)')
+          f'{r["loop"]}, data {r["data_time_s"] * 1000:.1f} ms / iteration '
+          f'{r["iter_time_s"] * 1000:.1f} ms = {r["share"]:.1%} waiting for data (target < 5%)')
 
 
 if __name__ == '__main__':
