@@ -20,28 +20,32 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
 import torch.nn as nn
 from mmengine.config import Config
+from mmengine.dataset import DefaultSampler, worker_init_fn
 from mmengine.evaluator import BaseMetric
 from mmengine.fileio import get_file_backend
-from mmengine.hooks import CheckpointHook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import BaseModel
 from mmengine.registry import DefaultScope
-from mmengine.runner import Runner, save_checkpoint
+from mmengine.runner import Runner, loops, save_checkpoint
 from mmengine.runner.checkpoint import CheckpointLoader
+from mmengine.runner.loops import _InfiniteDataloaderIterator
 from test_tools import REPO, make_levir_layout
 
 import mmcd_plugin  # noqa: F401
-from mmcd_plugin.engine import (AtomicCheckpointHook, AtomicLocalBackend, CheckpointError,
-                                ModeCachedIterBasedTrainLoop, NonFiniteCheckHook,
-                                RandomStateHook, atomic_file_backend, atomic_write,
-                                cached_train_mode)
+from mmcd_plugin.engine import (AtomicCheckpointHook, AtomicLocalBackend,
+                                BackgroundBatchIterator, CheckpointError, NonFiniteCheckHook,
+                                PrefetchingIterBasedTrainLoop, RandomStateHook,
+                                atomic_file_backend, atomic_write, cached_train_mode)
 from mmcd_plugin.registry import MODELS
 
 
@@ -125,14 +129,16 @@ class ToyError(BaseMetric):
 
 
 def toy_runner(work_dir, length, checkpoint_hook, hooks=(), model=ToyRegressor, resume=False,
-               name='toy', lr=0.05, by_epoch=False, loop=None):
+               name='toy', lr=0.05, by_epoch=False, loop=None, num_workers=0,
+               sampler='InfiniteSampler'):
     """``length`` iterations (validation every 2), or ``length`` epochs of 4
     iterations with ``by_epoch`` (validation every epoch); ``loop``: the
-    training loop class (default: mmengine's)."""
+    training loop class (default: mmengine's); ``sampler``: the training
+    sampler of the iteration-based loops."""
     torch.manual_seed(0)  # the model is built before the Runner seeds
-    sampler = 'DefaultSampler' if by_epoch else 'InfiniteSampler'
-    loader = dict(dataset=ToyData(), batch_size=2, num_workers=0,
-                  sampler=dict(type=sampler, shuffle=True))
+    loader = dict(dataset=ToyData(), batch_size=2, num_workers=num_workers,
+                  persistent_workers=num_workers > 0,
+                  sampler=dict(type='DefaultSampler' if by_epoch else sampler, shuffle=True))
     train_cfg = dict(by_epoch=True, max_epochs=length, val_interval=1) if by_epoch else \
         dict(by_epoch=False, max_iters=length, val_interval=2)
     if loop is not None:
@@ -141,7 +147,8 @@ def toy_runner(work_dir, length, checkpoint_hook, hooks=(), model=ToyRegressor, 
         model=model(), work_dir=str(work_dir),
         experiment_name=f'{name}_{time.monotonic_ns()}',
         train_dataloader=loader,
-        val_dataloader=dict(loader, sampler=dict(type='DefaultSampler', shuffle=False)),
+        val_dataloader=dict(loader, num_workers=0, persistent_workers=False,
+                            sampler=dict(type='DefaultSampler', shuffle=False)),
         val_evaluator=[ToyError(prefix='toy')], val_cfg=dict(),
         train_cfg=train_cfg,
         optim_wrapper=dict(optimizer=dict(type='SGD', lr=lr, momentum=0.9)),
@@ -339,7 +346,7 @@ class ModeRecordingRegressor(ToyRegressor):
         return super().forward(inputs, targets, mode)
 
 
-def test_mode_cached_loop_trains_as_mmengine_loop_with_fewer_walks(tmp_path):
+def test_prefetching_loop_walks_the_module_tree_only_when_the_mode_changes(tmp_path):
     """6 iterations with validation after 2, 4 and 6: the same weights (the
     dropout masks need training mode), training mode in every training
     forward and eval mode in every validation forward; mmengine's loop walks
@@ -347,7 +354,7 @@ def test_mode_cached_loop_trains_as_mmengine_loop_with_fewer_walks(tmp_path):
     validations, ours at the first iteration, at the 3 validations and after
     the first 2 of them."""
     runs = {}
-    for name, loop in (('mmengine', None), ('cached', ModeCachedIterBasedTrainLoop)):
+    for name, loop in (('mmengine', None), ('cached', PrefetchingIterBasedTrainLoop)):
         runner = toy_runner(tmp_path / name, 6, CheckpointHook(interval=6, by_epoch=False),
                             model=ModeRecordingRegressor, loop=loop, name=name)
         runner.train()
@@ -359,6 +366,153 @@ def test_mode_cached_loop_trains_as_mmengine_loop_with_fewer_walks(tmp_path):
     assert seen == runs['mmengine'][2]
     assert [m for m in seen if m[0] == 'loss'] == [('loss', True, True)] * 6
     assert [m for m in seen if m[0] == 'predict'] == [('predict', False, False)] * 12
+
+
+class IndexData(torch.utils.data.Dataset):
+    """Sample i is (i, a draw from the worker's seeded numpy generator); sample
+    ``broken`` raises."""
+
+    def __init__(self, n, broken=None):
+        self.n, self.broken = n, broken
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        if i == self.broken:
+            raise ValueError(f'broken sample {i}')
+        return torch.tensor([i, np.random.randint(1000)])
+
+
+class ThreadRecordingSampler(DefaultSampler):
+    """Records the thread each epoch's order is drawn in."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.threads = []
+
+    def __iter__(self):
+        self.threads.append(threading.current_thread().name)
+        return super().__iter__()
+
+
+def endless_loader(dataset, shuffle=True):
+    """mmengine's endless iterator over a 2-worker loader (batches of 3)."""
+    torch.manual_seed(0)
+    sampler = ThreadRecordingSampler(dataset, shuffle=shuffle, seed=0)
+    loader = torch.utils.data.DataLoader(
+        dataset, batch_size=3 if shuffle else 1, sampler=sampler, num_workers=2,
+        persistent_workers=True, worker_init_fn=partial(worker_init_fn, num_workers=2, rank=0,
+                                                        seed=0))
+    return _InfiniteDataloaderIterator(loader), sampler
+
+
+def outcomes(iterator, n):
+    """The first ``n`` batches as lists, an error as its message."""
+    seen = []
+    for _ in range(n):
+        try:
+            seen.append(next(iterator).tolist())
+        except ValueError as error:
+            seen.append(str(error).splitlines()[-1])
+    return seen
+
+
+@pytest.fixture
+def no_epoch_pause(monkeypatch):
+    """mmengine sleeps 2 s at each restart of an endless loader."""
+    monkeypatch.setattr(loops, 'time', SimpleNamespace(sleep=lambda seconds: None))
+
+
+def test_background_iterator_gives_the_plain_batches_across_epochs(no_epoch_pause):
+    """7 samples in batches of 3 (3 batches an epoch, reshuffled each epoch),
+    8 batches: the same batches and augmentation draws as the plain
+    iterator, the two epoch restarts done by the calling thread, and torch's
+    generator where the plain iterator leaves it."""
+    plain, plain_sampler = endless_loader(IndexData(7))
+    expected = outcomes(plain, 8)
+    plain_rng = torch.get_rng_state()
+    source, sampler = endless_loader(IndexData(7))
+    background = BackgroundBatchIterator(source)
+    assert outcomes(background, 8) == expected
+    assert torch.equal(torch.get_rng_state(), plain_rng)
+    assert source._epoch == plain._epoch == 2 and sampler.epoch == 2
+    assert sampler.threads == plain_sampler.threads == ['MainThread'] * 3
+    assert expected[0] != expected[3]  # the epochs are reshuffled
+    assert sorted(i for batch in expected[:3] for i, _ in batch) == list(range(7))
+    background.close()
+
+
+def test_background_iterator_raises_a_batch_error_at_that_batch():
+    """Sample 3 of 6 raises in its worker: like the plain iterator, ``next``
+    gives samples 0-2, raises with the sample's message, then goes on."""
+    plain = outcomes(endless_loader(IndexData(6, broken=3), shuffle=False)[0], 5)
+    background = BackgroundBatchIterator(endless_loader(IndexData(6, broken=3), shuffle=False)[0])
+    seen = outcomes(background, 5)
+    assert seen == plain
+    assert [batch[0][0] if isinstance(batch, list) else batch for batch in seen] == \
+        [0, 1, 2, 'ValueError: broken sample 3', 4]
+    background.close()
+
+
+def wait_for(condition, seconds=10):
+    deadline = time.monotonic() + seconds
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return condition()
+
+
+def test_background_iterator_fetches_when_asked_and_close_stops_it():
+    """The thread takes a batch from the loader only when asked (``next``
+    with none asked for asks and waits); ``close`` stops it and drops the
+    batch it holds."""
+    source = endless_loader(IndexData(7))[0]
+    background = BackgroundBatchIterator(source)
+    first = next(background)
+    time.sleep(0.3)
+    assert source._iterator._num_yielded == 1  # nothing fetched ahead unasked
+    background.fetch_ahead()
+    background.fetch_ahead()  # depth 1: still one batch ahead
+    assert wait_for(lambda: background._results.qsize() == 1)
+    assert source._iterator._num_yielded == 2
+    second = next(background)
+    assert not torch.equal(first, second)
+    background.fetch_ahead()
+    assert wait_for(lambda: background._results.qsize() == 1)
+    background.close()
+    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
+    assert background._results.empty() and source._iterator._num_yielded == 3
+
+
+class IteratorRecordingHook(Hook):
+    def __init__(self):
+        self.types = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        self.types.append(type(runner.train_loop.dataloader_iterator).__name__)
+
+
+@pytest.mark.parametrize('num_workers, fetcher', [
+    (2, 'BackgroundBatchIterator'), (0, '_InfiniteDataloaderIterator')])
+def test_prefetching_loop_trains_as_mmengine_loop(tmp_path, no_epoch_pause, num_workers,
+                                                  fetcher):
+    """6 iterations of 4-batch epochs (one restart of the loader), the toy
+    augmentation drawn in the workers, dropout in the model: the weights of
+    mmengine's loop; batches come through the background thread only with
+    workers, and the loop holds mmengine's iterator again afterwards."""
+    runs = {}
+    for name, loop in (('mmengine', None), ('prefetching', PrefetchingIterBasedTrainLoop)):
+        hook = IteratorRecordingHook()
+        runner = toy_runner(tmp_path / name, 6, CheckpointHook(interval=6, by_epoch=False),
+                            [hook], loop=loop, name=name, num_workers=num_workers,
+                            sampler='DefaultSampler')
+        runner.train()
+        runs[name] = weights(tmp_path / name / 'iter_6.pth'), hook.types
+        assert type(runner.train_loop.dataloader_iterator) is _InfiniteDataloaderIterator
+        assert runner.train_loop.dataloader_iterator._epoch == 1
+    assert_same_tensors(runs['mmengine'][0], runs['prefetching'][0])
+    assert runs['prefetching'][1] == [fetcher] * 6
+    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
 
 
 def test_default_runtime_enables_the_health_and_random_state_hooks():

@@ -29,7 +29,7 @@ optim_wrapper = dict(optimizer=dict(lr=1e-3))
 max_iters = 200
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_iters,
                         by_epoch=False)]
-train_cfg = dict(_delete_=True, type='ModeCachedIterBasedTrainLoop', max_iters=max_iters,
+train_cfg = dict(_delete_=True, type='PrefetchingIterBasedTrainLoop', max_iters=max_iters,
                  val_interval=100)
 log_processor = dict(by_epoch=False)
 default_hooks = dict(logger=dict(interval=10, log_metric_by_epoch=False),

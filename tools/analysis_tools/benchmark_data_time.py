@@ -5,7 +5,7 @@
 
 Trains ``--iters`` iterations with the config's own data loader (its
 ``num_workers``, batch size and pipeline) and training loop (an epoch-based
-one is replaced by the plugin's ``ModeCachedIterBasedTrainLoop``), without
+one is replaced by the plugin's ``PrefetchingIterBasedTrainLoop``), without
 validation or checkpoints,
 and reads mmengine's per-iteration ``data_time`` (waiting for the loader) and
 ``time`` (the whole iteration) from the message hub. The first ``--skip``
@@ -23,10 +23,13 @@ from mmcd_plugin.utils.launch import build_runner
 
 
 def measure(cfg: Config, iters: int, skip: int) -> dict:
-    loop = cfg.train_cfg.get('type', 'IterBasedTrainLoop')
-    if 'max_epochs' in cfg.train_cfg:
-        loop = 'ModeCachedIterBasedTrainLoop'
-    cfg.train_cfg = dict(type=loop, max_iters=iters + skip, val_interval=10 ** 9)
+    train_cfg = cfg.train_cfg.to_dict()
+    if 'max_epochs' in train_cfg:
+        train_cfg = dict(type='PrefetchingIterBasedTrainLoop')
+    train_cfg.pop('by_epoch', None)
+    train_cfg.update(max_iters=iters + skip, val_interval=10 ** 9, dynamic_intervals=None)
+    train_cfg.setdefault('type', 'IterBasedTrainLoop')
+    cfg.train_cfg = train_cfg
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9)
     cfg.default_hooks.pop('visualization', None)
@@ -40,7 +43,9 @@ def measure(cfg: Config, iters: int, skip: int) -> dict:
         total = list(hub.get_scalar('train/time').data[0])[skip:]
     return dict(iters=len(total), data_time_s=statistics.mean(data),
                 iter_time_s=statistics.mean(total), share=sum(data) / sum(total),
-                num_workers=cfg.train_dataloader.get('num_workers', 0), loop=loop)
+                num_workers=cfg.train_dataloader.get('num_workers', 0),
+                loop=' '.join(f'{k}={v}' for k, v in train_cfg.items()
+                              if k not in ('max_iters', 'val_interval', 'dynamic_intervals')))
 
 
 def main():

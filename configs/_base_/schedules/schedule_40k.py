@@ -2,7 +2,7 @@ optimizer = dict(type='AdamW', lr=1e-4, weight_decay=0.01)
 optim_wrapper = dict(type='OptimWrapper', optimizer=optimizer)
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=40000,
                         by_epoch=False)]
-train_cfg = dict(type='ModeCachedIterBasedTrainLoop', max_iters=40000, val_interval=4000)
+train_cfg = dict(type='PrefetchingIterBasedTrainLoop', max_iters=40000, val_interval=4000)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 default_hooks = dict(
