@@ -2,7 +2,8 @@
 
 In-process, on a toy model with mmengine's Runner: atomic writes, the
 checkpoint bookkeeping of AtomicCheckpointHook, NonFiniteCheckHook,
-RandomStateHook, and seeding of augmentation in data-loader workers.
+RandomStateHook, the prefetching training loop and its background batch
+iterator, and seeding of augmentation in data-loader workers.
 
 Through the command-line tools, on the tiny config with LEVIR-CD's training
 augmentation (crop, flip, rotation, temporal exchange, photometric distortion)
@@ -397,7 +398,8 @@ class ThreadRecordingSampler(DefaultSampler):
 
 
 def endless_loader(dataset, shuffle=True):
-    """mmengine's endless iterator over a 2-worker loader (batches of 3)."""
+    """mmengine's endless iterator over a 2-worker loader: shuffled batches of
+    3, or single samples in order."""
     torch.manual_seed(0)
     sampler = ThreadRecordingSampler(dataset, shuffle=shuffle, seed=0)
     loader = torch.utils.data.DataLoader(
