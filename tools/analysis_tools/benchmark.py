@@ -100,9 +100,9 @@ class MatmulProbe:
 
 
 def time_forward(model: torch.nn.Module, inputs: torch.Tensor, repeats: int,
-                 probe: MatmulProbe) -> Dict[str, float]:
-    """Median latency of ``model(inputs)`` and of each forward's ratio to the
-    matmul rate measured right after it."""
+                 probe: MatmulProbe) -> Dict[str, List[float]]:
+    """The latency of each of ``repeats`` forwards ``model(inputs)`` and the
+    matmul rate measured right after it (:func:`timing_row` summarises)."""
     with torch.inference_mode():
         model(inputs)  # warm-up: allocator, kernels, caches
         latencies, rates = [], []
@@ -111,8 +111,7 @@ def time_forward(model: torch.nn.Module, inputs: torch.Tensor, repeats: int,
             model(inputs)
             latencies.append(time.perf_counter() - start)
             rates.append(probe.rate())
-    return dict(latency_s=statistics.median(latencies), matmul_gflops_per_s=statistics.median(
-        rates), latencies=latencies, matmul_rates=rates)
+    return dict(latencies=latencies, matmul_rates=rates)
 
 
 def count_timed_gflops(model: PairForward, size: int) -> float:
