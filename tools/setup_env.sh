@@ -20,6 +20,19 @@ mmcv_version=2.1.0
 
 step() { printf '\n[setup_env] %s\n' "$*"; }
 
+# A new environment takes ~6.6 GB (torch 2.14.1's CUDA build with its nvidia
+# libraries is 5.5 GB of it); check before installing, not halfway through.
+need_gb=7
+if ! [ -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import torch' 2>/dev/null; then
+  parent="$(dirname "$venv")"; mkdir -p "$parent"
+  free_gb=$(df -Pk "$parent" | awk 'NR == 2 {printf "%d", $4 / 1048576}')
+  if [ "$free_gb" -lt "$need_gb" ]; then
+    echo "[setup_env] error: the environment needs about $need_gb GB free in $parent, which has $free_gb GB." >&2
+    echo "[setup_env] Free some space there, or set MMCD_VENV to a folder on a disk with room." >&2
+    exit 1
+  fi
+fi
+
 step "virtual environment: $venv"
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 pip() { "$venv/bin/python" -m pip --disable-pip-version-check "$@"; }
