@@ -45,6 +45,7 @@ from test_tools import REPO, make_levir_layout
 import mmcd_plugin  # noqa: F401
 from mmcd_plugin.engine import (AtomicCheckpointHook, AtomicLocalBackend,
                                 BackgroundBatchIterator, CheckpointError, NonFiniteCheckHook,
+                                PrefetchingEpochBasedTrainLoop,
                                 PrefetchingIterBasedTrainLoop, RandomStateHook,
                                 atomic_file_backend, atomic_write, cached_train_mode)
 from mmcd_plugin.registry import MODELS
@@ -131,19 +132,18 @@ class ToyError(BaseMetric):
 
 def toy_runner(work_dir, length, checkpoint_hook, hooks=(), model=ToyRegressor, resume=False,
                name='toy', lr=0.05, by_epoch=False, loop=None, num_workers=0,
-               sampler='InfiniteSampler'):
+               persistent_workers=True, sampler='InfiniteSampler'):
     """``length`` iterations (validation every 2), or ``length`` epochs of 4
     iterations with ``by_epoch`` (validation every epoch); ``loop``: the
-    training loop class (default: mmengine's); ``sampler``: the training
-    sampler of the iteration-based loops."""
+    training loop class of that kind (default: mmengine's); ``sampler``: the
+    training sampler of the iteration-based loops."""
     torch.manual_seed(0)  # the model is built before the Runner seeds
     loader = dict(dataset=ToyData(), batch_size=2, num_workers=num_workers,
-                  persistent_workers=num_workers > 0,
+                  persistent_workers=persistent_workers and num_workers > 0,
                   sampler=dict(type='DefaultSampler' if by_epoch else sampler, shuffle=True))
-    train_cfg = dict(by_epoch=True, max_epochs=length, val_interval=1) if by_epoch else \
-        dict(by_epoch=False, max_iters=length, val_interval=2)
-    if loop is not None:
-        train_cfg = dict(type=loop, max_iters=length, val_interval=2)
+    train_cfg = dict(max_epochs=length, val_interval=1) if by_epoch else \
+        dict(max_iters=length, val_interval=2)
+    train_cfg.update(dict(type=loop) if loop else dict(by_epoch=by_epoch))
     return Runner(
         model=model(), work_dir=str(work_dir),
         experiment_name=f'{name}_{time.monotonic_ns()}',
@@ -188,25 +188,33 @@ def test_random_state_hook_makes_resumed_training_exact(tmp_path, by_epoch, hook
     validation right after each checkpoint. Dropout draws from torch's
     generator, the toy augmentation from numpy's, validation consumes torch's:
     the resumed run reproduces the weights only with the whole hook."""
-    hooks = (lambda: [hook()]) if hook else (lambda: [])
-    tag = hook.__name__ if hook else 'none'
-    first, total = (1, 3) if by_epoch else (2, 6)
+    clean, resumed = clean_and_resumed_weights(tmp_path, by_epoch, [hook] if hook else [])
+    assert torch.equal(clean['linear.weight'], resumed['linear.weight']) == exact
+    if exact:
+        assert_same_tensors(clean, resumed)
+
+
+def clean_and_resumed_weights(tmp_path, by_epoch, hook_types, **runner_args):
+    """The final weights of 6 iterations (3 epochs) trained at once and of 2
+    (1) trained, then resumed to the end; a checkpoint at the end of each
+    run, validation right after each checkpoint."""
+    def hooks():
+        return [hook() for hook in hook_types]
 
     def checkpoint_every(n):
         return CheckpointHook(interval=n, by_epoch=by_epoch)
 
+    tag = '_'.join(hook.__name__ for hook in hook_types) or 'none'
+    first, total = (1, 3) if by_epoch else (2, 6)
     clean, split = tmp_path / 'clean', tmp_path / 'split'
     toy_runner(clean, total, checkpoint_every(total), hooks(), name=tag,
-               by_epoch=by_epoch).train()
+               by_epoch=by_epoch, **runner_args).train()
     toy_runner(split, first, checkpoint_every(first), hooks(), name=tag,
-               by_epoch=by_epoch).train()
+               by_epoch=by_epoch, **runner_args).train()
     toy_runner(split, total, checkpoint_every(first), hooks(), resume=True, name=tag,
-               by_epoch=by_epoch).train()
+               by_epoch=by_epoch, **runner_args).train()
     name = f'epoch_{total}.pth' if by_epoch else f'iter_{total}.pth'
-    clean, resumed = weights(clean / name), weights(split / name)
-    assert torch.equal(clean['linear.weight'], resumed['linear.weight']) == exact
-    if exact:
-        assert_same_tensors(clean, resumed)
+    return weights(clean / name), weights(split / name)
 
 
 def crash_saving(monkeypatch, filename):
@@ -397,15 +405,20 @@ class ThreadRecordingSampler(DefaultSampler):
         return super().__iter__()
 
 
-def endless_loader(dataset, shuffle=True):
-    """mmengine's endless iterator over a 2-worker loader: shuffled batches of
-    3, or single samples in order."""
+def worker_loader(dataset, shuffle=True):
+    """A 2-worker loader: shuffled batches of 3, or single samples in order."""
     torch.manual_seed(0)
     sampler = ThreadRecordingSampler(dataset, shuffle=shuffle, seed=0)
     loader = torch.utils.data.DataLoader(
         dataset, batch_size=3 if shuffle else 1, sampler=sampler, num_workers=2,
         persistent_workers=True, worker_init_fn=partial(worker_init_fn, num_workers=2, rank=0,
                                                         seed=0))
+    return loader, sampler
+
+
+def endless_loader(dataset, shuffle=True):
+    """mmengine's endless iterator over a :func:`worker_loader`."""
+    loader, sampler = worker_loader(dataset, shuffle)
     return _InfiniteDataloaderIterator(loader), sampler
 
 
@@ -435,7 +448,7 @@ def test_background_iterator_gives_the_plain_batches_across_epochs(no_epoch_paus
     expected = outcomes(plain, 8)
     plain_rng = torch.get_rng_state()
     source, sampler = endless_loader(IndexData(7))
-    background = BackgroundBatchIterator(source)
+    background = BackgroundBatchIterator.endless(source)
     assert outcomes(background, 8) == expected
     assert torch.equal(torch.get_rng_state(), plain_rng)
     assert source._epoch == plain._epoch == 2 and sampler.epoch == 2
@@ -449,12 +462,35 @@ def test_background_iterator_raises_a_batch_error_at_that_batch():
     """Sample 3 of 6 raises in its worker: like the plain iterator, ``next``
     gives samples 0-2, raises with the sample's message, then goes on."""
     plain = outcomes(endless_loader(IndexData(6, broken=3), shuffle=False)[0], 5)
-    background = BackgroundBatchIterator(endless_loader(IndexData(6, broken=3), shuffle=False)[0])
+    background = BackgroundBatchIterator.endless(
+        endless_loader(IndexData(6, broken=3), shuffle=False)[0])
     seen = outcomes(background, 5)
     assert seen == plain
     assert [batch[0][0] if isinstance(batch, list) else batch for batch in seen] == \
         [0, 1, 2, 'ValueError: broken sample 3', 4]
     background.close()
+
+
+def test_background_iterator_over_one_epoch_gives_that_epoch_and_stops():
+    """Two epochs of 7 samples in batches of 3 through ``one_epoch``: each
+    the plain loader's epoch (with its augmentation draws), then the end of
+    the iteration; each epoch's order drawn in the calling thread, and
+    torch's generator where the plain epochs leave it."""
+    def two_epochs(epoch_of):
+        loader, sampler = worker_loader(IndexData(7))
+        epochs = []
+        for epoch in range(2):
+            sampler.set_epoch(epoch)
+            epochs.append([batch.tolist() for batch in epoch_of(loader)])
+        return epochs, sampler.threads, torch.get_rng_state()
+
+    plain = two_epochs(iter)
+    background = two_epochs(BackgroundBatchIterator.one_epoch)
+    assert background[:2] == plain[:2] == (plain[0], ['MainThread'] * 2)
+    assert torch.equal(background[2], plain[2])
+    assert [len(epoch) for epoch in plain[0]] == [3, 3] and plain[0][0] != plain[0][1]
+    assert sorted(i for batch in plain[0][1] for i, _ in batch) == list(range(7))
+    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
 
 
 def wait_for(condition, seconds=10):
@@ -469,7 +505,7 @@ def test_background_iterator_fetches_when_asked_and_close_stops_it():
     with none asked for asks and waits); ``close`` stops it and drops the
     batch it holds."""
     source = endless_loader(IndexData(7))[0]
-    background = BackgroundBatchIterator(source)
+    background = BackgroundBatchIterator.endless(source)
     first = next(background)
     time.sleep(0.3)
     assert source._iterator._num_yielded == 1  # nothing fetched ahead unasked
@@ -515,6 +551,49 @@ def test_prefetching_loop_trains_as_mmengine_loop(tmp_path, no_epoch_pause, num_
     assert_same_tensors(runs['mmengine'][0], runs['prefetching'][0])
     assert runs['prefetching'][1] == [fetcher] * 6
     assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
+
+
+class FetcherRecordingHook(Hook):
+    """Records, before each step, the loop's fetcher and how many batches
+    it has been asked for (the next one, once the step has begun)."""
+
+    def __init__(self):
+        self.types = []
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        fetcher = getattr(runner.train_loop, '_fetcher', None)
+        self.types.append((type(fetcher).__name__, getattr(fetcher, '_asked', None)))
+
+
+@pytest.mark.parametrize('num_workers, fetcher', [
+    (2, ('BackgroundBatchIterator', 1)), (0, ('NoneType', None))])
+def test_prefetching_epoch_loop_trains_as_mmengine_loop(tmp_path, num_workers, fetcher):
+    """3 epochs of 4 iterations, validation after each, the toy augmentation
+    drawn in the workers, dropout in the model: the weights of mmengine's
+    epoch loop; batches come through the background thread (one per epoch)
+    only with workers, the next one asked for when each step starts, and no
+    thread is left."""
+    runs = {}
+    for name, loop in (('mmengine', None), ('prefetching', PrefetchingEpochBasedTrainLoop)):
+        hook = FetcherRecordingHook()
+        runner = toy_runner(tmp_path / name, 3, CheckpointHook(interval=3), [hook], loop=loop,
+                            name=name, num_workers=num_workers, by_epoch=True)
+        runner.train()
+        runs[name] = weights(tmp_path / name / 'epoch_3.pth'), hook.types
+    assert_same_tensors(runs['mmengine'][0], runs['prefetching'][0])
+    assert runs['prefetching'][1] == [fetcher] * 12
+    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
+
+
+def test_prefetching_epoch_loop_resumes_to_the_weights_of_a_clean_run(tmp_path):
+    """With 2 workers and the random-state hook, 1 epoch and --resume for 2
+    more end with the weights of 3 epochs trained at once. The workers are
+    not persistent: the hook does not cover persistent workers under an
+    epoch-based loop (nor does mmengine's loop resume exactly with them)."""
+    clean, resumed = clean_and_resumed_weights(tmp_path, True, [RandomStateHook],
+                                               loop=PrefetchingEpochBasedTrainLoop,
+                                               num_workers=2, persistent_workers=False)
+    assert_same_tensors(clean, resumed)
 
 
 def test_default_runtime_enables_the_health_and_random_state_hooks():

@@ -1,13 +1,14 @@
-"""mmengine's iteration-based training loop with the next batch fetched in
-the background and without a walk over the whole module tree before every
-iteration."""
+"""mmengine's training loops with the next batch fetched in the background;
+the iteration-based one also without a walk over the whole module tree
+before every iteration."""
 import queue
 import threading
 from contextlib import contextmanager
-from typing import Any, Iterator, List, Optional, Sequence, Tuple
+from functools import partial
+from typing import Any, Callable, Iterator, Optional
 
 import torch.nn as nn
-from mmengine.runner import IterBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, IterBasedTrainLoop
 
 from mmcd_plugin.registry import LOOPS
 
@@ -49,9 +50,13 @@ def cached_train_mode(model: nn.Module) -> Iterator[nn.Module]:
 _END = object()  # the end of an epoch iterator
 
 
+def _stop_iteration() -> Any:
+    raise StopIteration
+
+
 class BackgroundBatchIterator:
-    """mmengine's endless data-loader iterator, with the next batch taken from
-    the loader by a background thread while the model trains.
+    """An iterator over a data loader's batches, with the next batch taken
+    from the loader by a background thread while the model trains.
 
     Receiving a batch from the loader's worker processes and handing them the
     next indices costs the training process about 1 ms, and waking a worker
@@ -63,31 +68,58 @@ class BackgroundBatchIterator:
     where mmengine counts the time as data time. ``next()`` without a batch
     asked for asks for one itself and waits for it.
 
-    The thread only takes batches of the current epoch's loader iterator. The
-    end of an epoch, and with it mmengine's restart of the loader (which
-    draws a seed from torch's generator and, without persistent workers,
-    forks new ones), happens in the calling thread at the iteration it would
-    without the thread. So the batches, their order and every random number
-    drawn in the training process are those of the plain iterator. An error
-    raised for a batch is raised by ``next()`` at that batch, with its
-    message; the next call goes on with the batch after it, as torch's
-    iterator does.
+    The thread only takes batches of the current epoch's loader iterator.
+    What happens at the end of an epoch is ``at_epoch_end``'s business, done
+    in the calling thread at the iteration it would be done without the
+    thread: mmengine's endless iterator restarts the loader there (drawing a
+    seed from torch's generator and, without persistent workers, forking new
+    workers); an epoch-based loop ends the epoch. So the batches, their order
+    and every random number drawn in the training process are those of the
+    plain iterator. An error raised for a batch is raised by ``next()`` at
+    that batch, with its message; the next call goes on with the batch after
+    it, as torch's iterator does.
 
     Batches fetched but not taken when :meth:`close` is called are dropped.
+    :meth:`endless` and :meth:`one_epoch` build the two uses.
 
     Args:
-        source (Iterator): mmengine's ``_InfiniteDataloaderIterator``; its
-            ``_iterator`` attribute is the current epoch's loader iterator.
+        epoch_batches (Callable[[], Iterator]): Returns the loader iterator
+            of the current epoch; called in the calling thread each time the
+            thread starts (first ``fetch_ahead``, after an epoch end or an
+            error).
+        at_epoch_end (Callable[[], Any]): Called by ``next()`` in the
+            calling thread when the current epoch has no batch left; what it
+            returns is the batch ``next()`` gives, and a ``StopIteration`` it
+            raises ends the iteration.
         depth (int): Batches fetched ahead at most. Defaults to 1.
     """
 
-    def __init__(self, source: Iterator, depth: int = 1) -> None:
-        self._source = source
+    def __init__(self, epoch_batches: Callable[[], Iterator], at_epoch_end: Callable[[], Any],
+                 depth: int = 1) -> None:
+        self._epoch_batches = epoch_batches
+        self._at_epoch_end = at_epoch_end
         self._depth = depth
         self._thread: Optional[threading.Thread] = None
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
         self._results: queue.SimpleQueue = queue.SimpleQueue()
         self._asked = 0  # batches asked for and not yet taken
+
+    @classmethod
+    def endless(cls, source: Iterator, depth: int = 1) -> 'BackgroundBatchIterator':
+        """Over mmengine's ``_InfiniteDataloaderIterator``: the thread reads
+        the current epoch's loader iterator (its ``_iterator`` attribute), and
+        at the end of an epoch ``next(source)`` restarts the loader and gives
+        the next epoch's first batch."""
+        return cls(lambda: source._iterator, partial(next, source), depth)
+
+    @classmethod
+    def one_epoch(cls, dataloader: Any, depth: int = 1) -> 'BackgroundBatchIterator':
+        """Over one epoch of ``dataloader``: ``iter(dataloader)`` is called
+        here, in the calling thread (the sampler draws the epoch's order and
+        torch the workers' base seed), and the iteration stops at the end of
+        the epoch."""
+        epoch = iter(dataloader)
+        return cls(lambda: epoch, _stop_iteration, depth)
 
     def __iter__(self) -> 'BackgroundBatchIterator':
         return self
@@ -102,7 +134,7 @@ class BackgroundBatchIterator:
         self._stop()  # the thread ended at the end of the epoch or an error
         if kind == 'error':
             raise value
-        return next(self._source)  # end of the epoch: mmengine restarts the loader
+        return self._at_epoch_end()
 
     def fetch_ahead(self) -> None:
         """Let the thread fetch the next batch now, unless ``depth`` batches
@@ -110,7 +142,7 @@ class BackgroundBatchIterator:
         if self._asked >= self._depth:
             return
         if self._thread is None:
-            self._thread = threading.Thread(target=self._fetch, args=(self._source._iterator,),
+            self._thread = threading.Thread(target=self._fetch, args=(self._epoch_batches(),),
                                             name='BackgroundBatchIterator', daemon=True)
             self._thread.start()
         self._requests.put(True)
@@ -144,8 +176,32 @@ class BackgroundBatchIterator:
             self._results.put(('error', error))
 
 
+class BackgroundFetchMixin:
+    """What the two prefetching loops share: the ``prefetch`` option, and the
+    request for the next batch when each step starts (the loop sets
+    ``_fetcher`` while one is in use)."""
+
+    def __init__(self, *args, prefetch: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.prefetch = prefetch
+        self._fetcher: Optional[BackgroundBatchIterator] = None
+
+    def fetches_in_background(self) -> bool:
+        """Whether the loader's batches go through a
+        :class:`BackgroundBatchIterator`: only from worker processes. With
+        ``num_workers=0`` the pipeline itself would run in the thread and draw
+        from the training process's numpy / ``random`` generators at times
+        that vary from run to run."""
+        return self.prefetch and self.dataloader.num_workers > 0
+
+    def run_iter(self, *args) -> None:
+        if self._fetcher is not None:
+            self._fetcher.fetch_ahead()  # the next batch, during this step
+        super().run_iter(*args)
+
+
 @LOOPS.register_module()
-class PrefetchingIterBasedTrainLoop(IterBasedTrainLoop):
+class PrefetchingIterBasedTrainLoop(BackgroundFetchMixin, IterBasedTrainLoop):
     """mmengine's ``IterBasedTrainLoop`` that takes the next batch from the
     loader in a background thread and switches the model to training mode
     only when it is not in it already (after a validation).
@@ -167,40 +223,67 @@ class PrefetchingIterBasedTrainLoop(IterBasedTrainLoop):
         dynamic_intervals (list[tuple[int, int]], optional): Validation
             intervals changing at given iterations. Defaults to None.
         prefetch (bool): Fetch in a background thread
-            (:class:`BackgroundBatchIterator`). Only loaders with worker
-            processes are fetched so: with ``num_workers=0`` the pipeline
-            itself would run in the thread and draw from the training
-            process's numpy / ``random`` generators at times that vary from
-            run to run. Defaults to True.
+            (:class:`BackgroundBatchIterator`); only loaders with worker
+            processes are fetched so (:meth:`fetches_in_background`).
+            Defaults to True.
     """
-
-    def __init__(self, runner, dataloader, max_iters: int, val_begin: int = 1,
-                 val_interval: int = 1000,
-                 dynamic_intervals: Optional[List[Tuple[int, int]]] = None,
-                 prefetch: bool = True) -> None:
-        super().__init__(runner, dataloader, max_iters, val_begin, val_interval,
-                         dynamic_intervals)
-        self.prefetch = prefetch
-        self._fetcher: Optional[BackgroundBatchIterator] = None
 
     def run(self) -> nn.Module:
         with cached_train_mode(self.runner.model), self._batches_in_background():
             return super().run()
 
-    def run_iter(self, data_batch: Sequence[dict]) -> None:
-        if self._fetcher is not None:
-            self._fetcher.fetch_ahead()  # the next batch, during this step
-        super().run_iter(data_batch)
-
     @contextmanager
     def _batches_in_background(self) -> Iterator[None]:
-        if not (self.prefetch and self.dataloader.num_workers > 0):
+        if not self.fetches_in_background():
             yield
             return
         source = self.dataloader_iterator
-        self.dataloader_iterator = self._fetcher = BackgroundBatchIterator(source)
+        self.dataloader_iterator = self._fetcher = BackgroundBatchIterator.endless(source)
         try:
             yield
         finally:
             self._fetcher.close()
             self.dataloader_iterator, self._fetcher = source, None
+
+
+@LOOPS.register_module()
+class PrefetchingEpochBasedTrainLoop(BackgroundFetchMixin, EpochBasedTrainLoop):
+    """mmengine's ``EpochBasedTrainLoop`` that takes the next batch from the
+    loader in a background thread during the model's step
+    (:class:`BackgroundBatchIterator`, one per epoch).
+
+    The epoch's loader iterator is created, and the epoch ends, in the
+    training thread, so the batches, weights and random numbers are those of
+    mmengine's loop. Unlike the iteration-based loop it keeps mmengine's
+    ``model.train()`` call: that runs once an epoch, not once an iteration.
+
+    Args:
+        runner (Runner): The runner, as for mmengine's loop.
+        dataloader (DataLoader | dict): The training loader or its config.
+        max_epochs (int): Total training epochs.
+        val_begin (int): The epoch validation starts at. Defaults to 1.
+        val_interval (int): Validation interval in epochs. Defaults to 1.
+        dynamic_intervals (list[tuple[int, int]], optional): Validation
+            intervals changing at given epochs. Defaults to None.
+        prefetch (bool): Fetch in a background thread; only loaders with
+            worker processes are fetched so (:meth:`fetches_in_background`).
+            Defaults to True.
+    """
+
+    def run_epoch(self) -> None:
+        """One epoch, as mmengine's ``run_epoch`` with the batches fetched
+        ahead."""
+        self.runner.call_hook('before_train_epoch')
+        self.runner.model.train()
+        batches = self.dataloader
+        if self.fetches_in_background():
+            batches = self._fetcher = BackgroundBatchIterator.one_epoch(self.dataloader)
+        try:
+            for idx, data_batch in enumerate(batches):
+                self.run_iter(idx, data_batch)
+        finally:
+            if self._fetcher is not None:
+                self._fetcher.close()
+                self._fetcher = None
+        self.runner.call_hook('after_train_epoch')
+        self._epoch += 1

@@ -5,30 +5,45 @@
 
 Trains ``--iters`` iterations with the config's own data loader (its
 ``num_workers``, batch size and pipeline) and training loop (an epoch-based
-one is replaced by the plugin's ``PrefetchingIterBasedTrainLoop``), without
-validation or checkpoints,
-and reads mmengine's per-iteration ``data_time`` (waiting for the loader) and
+one trains the whole epochs that cover them), without validation or
+checkpoints, and reads mmengine's per-iteration ``data_time`` (waiting for the loader) and
 ``time`` (the whole iteration) from the message hub. The first ``--skip``
 iterations (worker start-up) are left out. Target: data time under 5 % of
 iteration time.
 """
 import argparse
+import math
+import os.path as osp
 import statistics
 import tempfile
 
 from mmengine.config import Config, DictAction
 
 import mmcd_plugin  # noqa: F401
+from mmcd_plugin.registry import DATASETS
 from mmcd_plugin.utils.launch import build_runner
+
+
+def epochs_covering(cfg: Config, iters: int) -> int:
+    """The number of whole epochs of the training loader with at least
+    ``iters`` iterations."""
+    loader = cfg.train_dataloader
+    batches = len(DATASETS.build(loader.dataset)) / loader.batch_size
+    batches = math.floor(batches) if loader.get('drop_last') else math.ceil(batches)
+    return math.ceil(iters / max(batches, 1))
 
 
 def measure(cfg: Config, iters: int, skip: int) -> dict:
     train_cfg = cfg.train_cfg.to_dict()
     if 'max_epochs' in train_cfg:
-        train_cfg = dict(type='PrefetchingIterBasedTrainLoop')
+        train_cfg.pop('max_iters', None)
+        train_cfg.update(max_epochs=epochs_covering(cfg, iters + skip))
+        train_cfg.setdefault('type', 'EpochBasedTrainLoop')
+    else:
+        train_cfg.update(max_iters=iters + skip)
+        train_cfg.setdefault('type', 'IterBasedTrainLoop')
     train_cfg.pop('by_epoch', None)
-    train_cfg.update(max_iters=iters + skip, val_interval=10 ** 9, dynamic_intervals=None)
-    train_cfg.setdefault('type', 'IterBasedTrainLoop')
+    train_cfg.update(val_interval=10 ** 9, dynamic_intervals=None)
     cfg.train_cfg = train_cfg
     cfg.val_dataloader = cfg.val_evaluator = cfg.val_cfg = None
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=10 ** 9)
@@ -36,6 +51,10 @@ def measure(cfg: Config, iters: int, skip: int) -> dict:
     cfg.param_scheduler = None
     with tempfile.TemporaryDirectory() as work_dir:
         cfg.work_dir = work_dir
+        # mmengine keeps one message hub per experiment name (a timestamp by
+        # default) and one visualizer per name ('visualizer' in the runtime):
+        # names of this run's own, so that a second run never reuses them
+        cfg.experiment_name = cfg.visualizer.name = osp.basename(work_dir)
         runner = build_runner(cfg)
         runner.train()
         hub = runner.message_hub
@@ -45,7 +64,8 @@ def measure(cfg: Config, iters: int, skip: int) -> dict:
                 iter_time_s=statistics.mean(total), share=sum(data) / sum(total),
                 num_workers=cfg.train_dataloader.get('num_workers', 0),
                 loop=' '.join(f'{k}={v}' for k, v in train_cfg.items()
-                              if k not in ('max_iters', 'val_interval', 'dynamic_intervals')))
+                              if k not in ('max_iters', 'max_epochs', 'val_interval',
+                                           'dynamic_intervals')))
 
 
 def main():

@@ -8,7 +8,7 @@ optim_wrapper = dict(optimizer=optimizer)
 max_epochs = 150
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=max_epochs,
                         by_epoch=True, convert_to_iter_based=True)]
-train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=max_epochs,
+train_cfg = dict(_delete_=True, type='PrefetchingEpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=1)
 # The last epoch's checkpoint (epoch_150.pth) is what Stage 2 loads (load_from).
 default_hooks = dict(

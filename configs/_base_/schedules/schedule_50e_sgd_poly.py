@@ -10,7 +10,7 @@ optim_wrapper = dict(optimizer=optimizer)
 max_epochs = 50
 param_scheduler = [dict(type='PolyLR', eta_min=0.0, power=1.5, begin=0, end=max_epochs,
                         by_epoch=True, convert_to_iter_based=True)]
-train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=max_epochs,
+train_cfg = dict(_delete_=True, type='PrefetchingEpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=1)
 default_hooks = dict(
     logger=dict(log_metric_by_epoch=True),
