@@ -14,6 +14,7 @@ with the clean run's weights, optimizer state and learning rate; corrupt
 checkpoints give errors naming the file; a 2-process evaluation of a dataset
 not divisible by batch x world size evaluates every sample exactly once.
 """
+import glob
 import json
 import os
 import os.path as osp
@@ -585,15 +586,30 @@ def test_prefetching_epoch_loop_trains_as_mmengine_loop(tmp_path, num_workers, f
     assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
 
 
-def test_prefetching_epoch_loop_resumes_to_the_weights_of_a_clean_run(tmp_path):
+def persistent_worker_warnings(work_dir):
+    """How many times the runs under ``work_dir`` logged the random-state
+    hook's warning about persistent workers."""
+    logs = glob.glob(osp.join(str(work_dir), '**', '*.log'), recursive=True)
+    assert logs
+    return sum(open(log).read().count('persistent_workers=True. The augmentation')
+               for log in logs)
+
+
+@pytest.mark.parametrize('persistent', [False, True])
+def test_prefetching_epoch_loop_resumes_to_the_weights_of_a_clean_run(tmp_path, persistent):
     """With 2 workers and the random-state hook, 1 epoch and --resume for 2
-    more end with the weights of 3 epochs trained at once. The workers are
-    not persistent: the hook does not cover persistent workers under an
-    epoch-based loop (nor does mmengine's loop resume exactly with them)."""
+    more end with the weights of 3 epochs trained at once. With persistent
+    workers they cannot (the workers' generators run on across epochs in the
+    clean run, the resumed run starts new ones; mmengine's loop is no
+    different), and the resumed run says so, once."""
     clean, resumed = clean_and_resumed_weights(tmp_path, True, [RandomStateHook],
                                                loop=PrefetchingEpochBasedTrainLoop,
-                                               num_workers=2, persistent_workers=False)
-    assert_same_tensors(clean, resumed)
+                                               num_workers=2, persistent_workers=persistent)
+    assert torch.equal(clean['linear.weight'], resumed['linear.weight']) != persistent
+    if not persistent:
+        assert_same_tensors(clean, resumed)
+    assert persistent_worker_warnings(tmp_path / 'split') == int(persistent)
+    assert persistent_worker_warnings(tmp_path / 'clean') == 0
 
 
 def test_default_runtime_enables_the_health_and_random_state_hooks():

@@ -76,7 +76,8 @@ class RandomStateHook(Hook):
        training stream.
 
     Not covered: persistent data-loader workers under an epoch-based loop
-    (their streams run on across epochs, a resumed run starts new workers),
+    (their streams run on across epochs, a resumed run starts new workers;
+    a resume of such a run logs a warning that says so and what to set),
     and, in distributed runs with ``randomness.diff_rank_seed=True``, the
     ranks other than 0 (the checkpoint holds rank 0's states).
     """
@@ -93,19 +94,23 @@ class RandomStateHook(Hook):
             self._saved = dict(checkpoint['random_state'], **checkpoint.get('meta', {}))
 
     def before_train_epoch(self, runner) -> None:
-        if not isinstance(runner.train_loop, IterBasedTrainLoop):
-            self._restore(runner, data_side=True)
+        if not isinstance(runner.train_loop, IterBasedTrainLoop) and \
+                self._restore(runner, data_side=True):
+            warn_if_persistent_workers(runner)
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None) -> None:
         self._restore(runner, data_side=False)
 
-    def _restore(self, runner, data_side: bool) -> None:
+    def _restore(self, runner, data_side: bool) -> bool:
         """Set the saved states if this is where the checkpoint stopped (a
-        ``--resume``, not ``load_from`` starting a new run from its weights)."""
+        ``--resume``, not ``load_from`` starting a new run from its weights);
+        whether it did."""
         saved, self._saved = self._saved, None
-        if saved is not None and (runner.epoch, runner.iter) == (saved.get('epoch'),
-                                                                 saved.get('iter')):
+        resumed = saved is not None and (runner.epoch, runner.iter) == (saved.get('epoch'),
+                                                                        saved.get('iter'))
+        if resumed:
             set_random_state(saved, data_side)
+        return resumed
 
     def before_val(self, runner) -> None:
         self._state_before_val = random_state()
@@ -114,3 +119,17 @@ class RandomStateHook(Hook):
         if self._state_before_val is not None:
             set_random_state(self._state_before_val)
             self._state_before_val = None
+
+
+def warn_if_persistent_workers(runner) -> None:
+    """Log that a resumed epoch-based run cannot draw the augmentation of an
+    uninterrupted one when its training loader keeps persistent workers."""
+    loader = runner.train_loop.dataloader
+    if loader.num_workers > 0 and getattr(loader, 'persistent_workers', False):
+        runner.logger.warning(
+            f'RandomStateHook: resumed at epoch {runner.epoch} with '
+            'train_dataloader.persistent_workers=True. The augmentation drawn in the '
+            'workers will differ from an uninterrupted run (there, their random '
+            'generators ran on across epochs; here, new workers start from the seed), '
+            'so the weights will too. Set train_dataloader.persistent_workers=False '
+            'for an exact resume.')
