@@ -523,37 +523,6 @@ def test_background_iterator_fetches_when_asked_and_close_stops_it():
     assert background._results.empty() and source._iterator._num_yielded == 3
 
 
-class IteratorRecordingHook(Hook):
-    def __init__(self):
-        self.types = []
-
-    def before_train_iter(self, runner, batch_idx, data_batch=None):
-        self.types.append(type(runner.train_loop.dataloader_iterator).__name__)
-
-
-@pytest.mark.parametrize('num_workers, fetcher', [
-    (2, 'BackgroundBatchIterator'), (0, '_InfiniteDataloaderIterator')])
-def test_prefetching_loop_trains_as_mmengine_loop(tmp_path, no_epoch_pause, num_workers,
-                                                  fetcher):
-    """6 iterations of 4-batch epochs (one restart of the loader), the toy
-    augmentation drawn in the workers, dropout in the model: the weights of
-    mmengine's loop; batches come through the background thread only with
-    workers, and the loop holds mmengine's iterator again afterwards."""
-    runs = {}
-    for name, loop in (('mmengine', None), ('prefetching', PrefetchingIterBasedTrainLoop)):
-        hook = IteratorRecordingHook()
-        runner = toy_runner(tmp_path / name, 6, CheckpointHook(interval=6, by_epoch=False),
-                            [hook], loop=loop, name=name, num_workers=num_workers,
-                            sampler='DefaultSampler')
-        runner.train()
-        runs[name] = weights(tmp_path / name / 'iter_6.pth'), hook.types
-        assert type(runner.train_loop.dataloader_iterator) is _InfiniteDataloaderIterator
-        assert runner.train_loop.dataloader_iterator._epoch == 1
-    assert_same_tensors(runs['mmengine'][0], runs['prefetching'][0])
-    assert runs['prefetching'][1] == [fetcher] * 6
-    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
-
-
 class FetcherRecordingHook(Hook):
     """Records, before each step, the loop's fetcher and how many batches
     it has been asked for (the next one, once the step has begun)."""
@@ -564,6 +533,30 @@ class FetcherRecordingHook(Hook):
     def before_train_iter(self, runner, batch_idx, data_batch=None):
         fetcher = getattr(runner.train_loop, '_fetcher', None)
         self.types.append((type(fetcher).__name__, getattr(fetcher, '_asked', None)))
+
+
+@pytest.mark.parametrize('num_workers, fetcher', [
+    (2, ('BackgroundBatchIterator', 1)), (0, ('NoneType', None))])
+def test_prefetching_loop_trains_as_mmengine_loop(tmp_path, no_epoch_pause, num_workers,
+                                                  fetcher):
+    """6 iterations of 4-batch epochs (one restart of the loader), the toy
+    augmentation drawn in the workers, dropout in the model: the weights of
+    mmengine's loop; batches come through the background thread only with
+    workers, the next one asked for when each step starts, and the loop
+    holds mmengine's iterator again afterwards."""
+    runs = {}
+    for name, loop in (('mmengine', None), ('prefetching', PrefetchingIterBasedTrainLoop)):
+        hook = FetcherRecordingHook()
+        runner = toy_runner(tmp_path / name, 6, CheckpointHook(interval=6, by_epoch=False),
+                            [hook], loop=loop, name=name, num_workers=num_workers,
+                            sampler='DefaultSampler')
+        runner.train()
+        runs[name] = weights(tmp_path / name / 'iter_6.pth'), hook.types
+        assert type(runner.train_loop.dataloader_iterator) is _InfiniteDataloaderIterator
+        assert runner.train_loop.dataloader_iterator._epoch == 1
+    assert_same_tensors(runs['mmengine'][0], runs['prefetching'][0])
+    assert runs['prefetching'][1] == [fetcher] * 6
+    assert 'BackgroundBatchIterator' not in [t.name for t in threading.enumerate()]
 
 
 @pytest.mark.parametrize('num_workers, fetcher', [
