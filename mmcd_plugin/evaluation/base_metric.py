@@ -1,13 +1,15 @@
 """The mmengine plumbing shared by the change-detection metrics.
 
-:class:`ConfusionMatrixMetric` stores one small confusion matrix per data
-sample in ``self.results`` (so mmengine's ``collect_results`` drops the
+:class:`ConfusionMatrixMetric` stores small confusion matrices (a tuple, usually
+of one) per data sample in ``self.results`` (so mmengine's ``collect_results`` drops the
 samples a distributed sampler pads, exactly as for mmseg's ``IoUMetric``),
 sums them in :meth:`compute_metrics`, logs a per-class table and hands the
 summed matrix to the subclass. A subclass only says which (prediction,
-reference) map pairs a sample contributes and which scores it reports.
+reference) map pairs a sample contributes and which scores it reports; one
+that needs more than one matrix (e.g. Open-CD's keys of another pairing)
+returns them all from :meth:`sample_matrices`.
 """
-from typing import Iterator, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -117,29 +119,43 @@ class ConfusionMatrixMetric(BaseMetric):
         return {f'{name}.{cls}': percent(value)
                 for cls, value in zip(self.class_names, values)}
 
-    def scores(self, cm: np.ndarray) -> dict:
-        """The metric values (percent) of the data set's confusion matrix."""
+    def scores(self, cm: np.ndarray, *more: np.ndarray) -> dict:
+        """The metric values (percent) of the data set's confusion matrix
+        (and of the further matrices :meth:`sample_matrices` gives)."""
         raise NotImplementedError
 
+    def sample_matrices(self, data_sample: dict) -> Tuple[np.ndarray, ...]:
+        """The confusion matrices one sample contributes; the first is the
+        one :meth:`scores` is about and the per-class table shows.
+
+        By default one: the matrix of :meth:`label_pairs`.
+        """
+        return (self.matrix(self.label_pairs(data_sample)), )
+
+    def matrix(self, pairs: Iterable[Tuple[torch.Tensor, torch.Tensor]],
+               num_classes: Optional[int] = None) -> np.ndarray:
+        """The summed confusion matrix of ``(prediction, reference)`` pairs
+        (``num_classes`` classes, default :attr:`num_classes`)."""
+        num_classes = num_classes or self.num_classes
+        return sum(confusion_matrix(pred, label, num_classes, self.ignore_index)
+                   for pred, label in pairs)
+
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
-        """Append one confusion matrix per data sample to ``self.results``.
+        """Append each data sample's confusion matrices to ``self.results``.
 
         Args:
             data_batch: Unused; the inputs of the batch.
             data_samples (Sequence[dict]): Model outputs with predictions and
                 ground truth, e.g. ``sample['pred_sem_seg']['data']``.
         """
-        num_classes = self.num_classes
-        for data_sample in data_samples:
-            self.results.append(sum(
-                confusion_matrix(pred, label, num_classes, self.ignore_index)
-                for pred, label in self.label_pairs(data_sample)))
+        self.results.extend(self.sample_matrices(data_sample)
+                            for data_sample in data_samples)
 
     def compute_metrics(self, results: list) -> dict:
         """Sum the per-sample matrices, log a per-class table, score.
 
         Args:
-            results (list[ndarray]): The per-sample confusion matrices.
+            results (list[tuple[ndarray]]): The per-sample confusion matrices.
 
         Returns:
             dict[str, float]: Metric values in percent.
@@ -147,7 +163,7 @@ class ConfusionMatrixMetric(BaseMetric):
         if not results:
             raise ValueError(
                 f'{type(self).__name__} got no processed samples.')
-        cm = np.sum(results, axis=0)
+        totals = [np.sum(matrices, axis=0) for matrices in zip(*results)]
         print_log(f'per-class results of {type(self).__name__}:\n'
-                  + class_table(self.class_names, cm), logger='current')
-        return self.scores(cm)
+                  + class_table(self.class_names, totals[0]), logger='current')
+        return self.scores(*totals)

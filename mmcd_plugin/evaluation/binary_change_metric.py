@@ -2,8 +2,10 @@
 
 Change-detection papers (LEVIR-CD, WHU-CD, SYSU-CD tables; e.g. the S2M and
 MMChange seed papers) report precision, recall, F1 and IoU of the CHANGE
-class, plus OA and Kappa, whereas Open-CD's metric only reports means over
-both classes. This metric reports the change-class values.
+class, plus OA and Kappa, whereas Open-CD's configs use mmseg's
+``IoUMetric``, which reports means over both classes (and ``save_best='mIoU'``
+picks checkpoints by one of them). This metric reports the change-class
+values and, for those configs and their hooks, ``IoUMetric``'s keys.
 """
 from typing import Iterator, Optional, Tuple
 
@@ -14,6 +16,7 @@ from mmcd_plugin.registry import METRICS
 from .base_metric import ConfusionMatrixMetric
 from .confusion import (binary_change_map, f1_score, iou, kappa,
                         overall_accuracy, percent, precision, recall)
+from .peer_keys import iou_metric_keys
 
 
 @METRICS.register_module()
@@ -29,6 +32,10 @@ class BinaryChangeMetric(ConfusionMatrixMetric):
     - ``OA = (TP + TN) / n``
     - ``Kappa = (p_o - p_e) / (1 - p_e)``, ``p_o = OA``,
       ``p_e = sum_i rows_i cols_i / n^2``.
+    - ``aAcc``, ``mIoU``, ``mAcc``, ``mDice``, ``mFscore``, ``mPrecision``,
+      ``mRecall``: mmseg's ``IoUMetric`` on the same (binarised) maps, means
+      over both classes with its conventions (:mod:`.peer_keys`), so that
+      Open-CD's ``save_best='mIoU'`` finds its key.
 
     Values are percentages rounded to 2 decimals. A zero denominator gives
     100 when the prediction makes no error (e.g. no change anywhere and none
@@ -69,11 +76,13 @@ class BinaryChangeMetric(ConfusionMatrixMetric):
             yield pred, label
 
     def scores(self, cm: np.ndarray) -> dict:
-        """Change-class precision, recall, F1, IoU; OA; Kappa (percent)."""
+        """Change-class precision, recall, F1, IoU; OA; Kappa (percent);
+        mmseg's ``IoUMetric`` keys."""
         return dict(
             Precision=percent(precision(cm)[1]),
             Recall=percent(recall(cm)[1]),
             F1=percent(f1_score(cm)[1]),
             IoU=percent(iou(cm)[1]),
             OA=percent(overall_accuracy(cm)),
-            Kappa=percent(kappa(cm)))
+            Kappa=percent(kappa(cm)),
+            **iou_metric_keys(cm))

@@ -10,8 +10,9 @@ import numpy as np
 
 from mmcd_plugin.registry import METRICS
 from .base_metric import ConfusionMatrixMetric
-from .confusion import (f1_score, iou, overall_accuracy, percent, precision,
-                        recall, semantic_change_scores, separated_kappa)
+from .confusion import (f1_score, iou, overall_accuracy, percent,
+                        semantic_change_scores, separated_kappa)
+from .peer_keys import iou_metric_keys
 
 
 @METRICS.register_module()
@@ -33,6 +34,12 @@ class MultiClassChangeMetric(ConfusionMatrixMetric):
       precision, recall and F1 averaged over all ``K + 1`` classes, no change
       included (macro means, the quadruple mmseg's ``IoUMetric`` reports).
     - ``OA = trace(cm) / sum(cm)``; ``IoU.<class>`` per class.
+    - ``mIoU``, ``mPrecision``, ``mRecall`` (and ``aAcc``, ``mAcc``,
+      ``mDice``, ``mFscore``) are mmseg's ``IoUMetric`` values of ``cm``
+      (:mod:`.peer_keys`), so the names mean what they mean in mmseg and
+      Open-CD. They are the class means above, except that a class absent
+      from prediction and reference is left out of the mean (mmseg's NaN)
+      and that they are float32 values.
 
     Where the paper is vague:
 
@@ -50,9 +57,9 @@ class MultiClassChangeMetric(ConfusionMatrixMetric):
     (c) The no-change class is included in those means, as in mmseg's and
     Open-CD's metric, whose outputs carry these names.
 
-    Values are percentages rounded to 2 decimals. Zero denominators follow
-    :mod:`.confusion`: 100 without errors, else 0 (a class absent from
-    prediction and reference scores 100 and counts in the means).
+    Values are percentages rounded to 2 decimals. Zero denominators of our
+    own keys follow :mod:`.confusion`: 100 without errors, else 0 (a class
+    absent from prediction and reference scores 100 and counts in mF1).
 
     Args:
         num_classes (int, optional): ``K + 1``. Defaults to None (the length
@@ -65,14 +72,12 @@ class MultiClassChangeMetric(ConfusionMatrixMetric):
     """
 
     def scores(self, cm: np.ndarray) -> dict:
-        """SeK, Fscd, mIoU, mPrecision, mRecall, mF1, OA, IoU.<class>."""
-        class_iou = iou(cm)
+        """SeK, Fscd, mF1, OA, IoU.<class>; mmseg's mIoU, mPrecision,
+        mRecall (and its other keys)."""
         return dict(
             SeK=percent(separated_kappa(cm)),
             Fscd=percent(semantic_change_scores(cm)[2]),
-            mIoU=percent(np.mean(class_iou)),
-            mPrecision=percent(np.mean(precision(cm))),
-            mRecall=percent(np.mean(recall(cm))),
             mF1=percent(np.mean(f1_score(cm))),
             OA=percent(overall_accuracy(cm)),
-            **self.per_class('IoU', class_iou))
+            **self.per_class('IoU', iou(cm)),
+            **iou_metric_keys(cm))

@@ -11,6 +11,7 @@ from mmcd_plugin.registry import METRICS
 from .base_metric import ConfusionMatrixMetric
 from .confusion import (change_matrix, f1_score, iou, overall_accuracy,
                         percent, precision, recall)
+from .peer_keys import iou_metric_keys
 
 
 @METRICS.register_module()
@@ -33,7 +34,11 @@ class MultimodalChangeMetric(ConfusionMatrixMetric):
       With the unchanged F1 in the high 90s (OA = 96.10), the three change
       classes average an F1 near 68-69; as ``IoU = F1 / (2 - F1) <= F1``
       with equality only at 0 and 100, their mean IoU could reach 67.91
-      only if every change-class F1 were close to 0 or 100.
+      only if every change-class F1 were close to 0 or 100. The value is
+      mmseg's ``IoUMetric`` mIoU of ``cm`` (:mod:`.peer_keys`, which also
+      adds its ``aAcc``, ``mAcc``, ``mDice``, ``mFscore``, ``mPrecision``,
+      ``mRecall``): this mean, except that a class absent from prediction
+      and reference is left out (mmseg's NaN), in float32.
     - Eq. 12: ``P_c = TP_c / (TP_c + FP_c)``, ``R_c = TP_c / (TP_c + FN_c)``
       on the binary change areas: every class ``>= 1`` is "change", so
       ``TP_c`` counts changed pixels predicted as changed, whatever the
@@ -45,8 +50,8 @@ class MultimodalChangeMetric(ConfusionMatrixMetric):
 
     Values are percentages rounded to 2 decimals. Zero denominators follow
     :mod:`.confusion`: 100 without errors (a class absent from prediction and
-    reference scores 100 and counts in the means, as the equations average
-    over all classes), else 0.
+    reference scores 100 and counts in F1_clf, as the equations average over
+    all classes), else 0.
 
     Args:
         num_classes (int, optional): ``N + 1``. Defaults to None (the length
@@ -59,14 +64,15 @@ class MultimodalChangeMetric(ConfusionMatrixMetric):
     """
 
     def scores(self, cm: np.ndarray) -> dict:
-        """OA, mIoU, F1_bcd, F1_clf, P_c, R_c and IoU.<class> (percent)."""
+        """OA, F1_bcd, F1_clf, P_c, R_c, IoU.<class> (percent); mmseg's
+        mIoU and its other keys."""
         binary = change_matrix(cm)
         class_iou = iou(cm)
         return dict(
             OA=percent(overall_accuracy(cm)),
-            mIoU=percent(np.mean(class_iou)),
             F1_bcd=percent(f1_score(binary)[1]),
             F1_clf=percent(np.mean(f1_score(cm))),
             Precision_bcd=percent(precision(binary)[1]),
             Recall_bcd=percent(recall(binary)[1]),
-            **self.per_class('IoU', class_iou))
+            **self.per_class('IoU', class_iou),
+            **iou_metric_keys(cm))

@@ -16,6 +16,9 @@ from mmcd_plugin.registry import METRICS
 from .base_metric import ConfusionMatrixMetric
 from .confusion import (change_matrix, iou, overall_accuracy, percent,
                         semantic_change_scores, separated_kappa)
+from .peer_keys import scd_metric_keys
+
+DATES = ('from', 'to')
 
 
 @METRICS.register_module()
@@ -49,6 +52,15 @@ class SemanticChangeMetric(ConfusionMatrixMetric):
     only: a perfect prediction with at most one changed class, where ``cm'``
     is empty or has a single non-zero diagonal cell; here it is 100.
 
+    For Open-CD's configs and hooks, the keys of its ``SCDMetric`` (with
+    ``cal_sek=True`` and its default prefixes) come too, with its values on
+    the same predictions (:mod:`.peer_keys`): ``binary/<k>`` of the change
+    maps ``pred_sem_seg`` / ``gt_sem_seg`` and ``semantic/<k>`` of both
+    dates' semantic maps as the model gives them (Open-CD scores them
+    unmasked; its ``cover_semantic`` models mask them themselves), for
+    ``<k>`` in ``aAcc mIoU mAcc mDice mFscore mPrecision mRecall``, plus
+    ``semantic/Sek`` and ``semantic/SCD_Score``.
+
     Class names come from ``dataset_meta['semantic_classes']`` (Open-CD's
     key), else ``dataset_meta['classes']``; they include the no-change class.
 
@@ -77,18 +89,32 @@ class SemanticChangeMetric(ConfusionMatrixMetric):
                          collect_device=collect_device, prefix=prefix)
         self.mask_by_change = mask_by_change
 
-    def label_pairs(self, data_sample: dict
+    def label_pairs(self, data_sample: dict, masked: Optional[bool] = None
                     ) -> Iterator[Tuple[torch.Tensor, torch.Tensor]]:
-        """The semantic map pairs of the first and of the second date."""
+        """The semantic map pairs of the first and of the second date,
+        predictions masked by the change map if ``masked`` (default:
+        ``mask_by_change``)."""
+        masked = self.mask_by_change if masked is None else masked
         changed = data_sample['pred_sem_seg']['data'] != 0
-        for date in ('from', 'to'):
+        for date in DATES:
             pred = data_sample[f'pred_sem_seg_{date}']['data']
-            if self.mask_by_change:
+            if masked:
                 pred = pred * changed
             yield pred, data_sample[f'gt_sem_seg_{date}']['data']
 
-    def scores(self, cm: np.ndarray) -> dict:
-        """OA, mIoU, SeK, Fscd and Score (percent)."""
+    def sample_matrices(self, data_sample: dict) -> Tuple[np.ndarray, ...]:
+        """Our semantic matrix, then Open-CD's change-map matrix and its
+        semantic matrix (of the maps as the model gives them)."""
+        semantic, = super().sample_matrices(data_sample)
+        binary = self.matrix([(data_sample['pred_sem_seg']['data'],
+                               data_sample['gt_sem_seg']['data'])], num_classes=2)
+        unmasked = self.matrix(self.label_pairs(data_sample, masked=False)) \
+            if self.mask_by_change else semantic
+        return semantic, binary, unmasked
+
+    def scores(self, cm: np.ndarray, binary_cm: np.ndarray,
+               unmasked_cm: np.ndarray) -> dict:
+        """OA, mIoU, SeK, Fscd and Score (percent); Open-CD's keys."""
         miou = float(np.mean(iou(change_matrix(cm))))
         sek = separated_kappa(cm)
         return dict(
@@ -96,4 +122,5 @@ class SemanticChangeMetric(ConfusionMatrixMetric):
             mIoU=percent(miou),
             SeK=percent(sek),
             Fscd=percent(semantic_change_scores(cm)[2]),
-            Score=percent(0.3 * miou + 0.7 * sek))
+            Score=percent(0.3 * miou + 0.7 * sek),
+            **scd_metric_keys(binary_cm, unmasked_cm))
