@@ -475,6 +475,7 @@ def trivial_scores(split):
             label = torch.from_numpy(cv2.imread(osp.join(split, folder, name), 0)).long()
             sample[f'gt_sem_seg_{date}'] = {'data': label[None]}
             sample[f'pred_sem_seg_{date}'] = {'data': torch.zeros_like(label)[None]}
+        sample['gt_sem_seg'] = {'data': (sample['gt_sem_seg_from']['data'] != 0).long()}
         metric.process({}, [sample])
     return metric.compute_metrics(metric.results)
 
@@ -519,3 +520,13 @@ def test_tiny_lsafnet_learns_real_levir_cd_as_semantic_change(shared_data, tmp_p
     assert scores['mIoU'] > trivial['mIoU'] + 10, (scores, trivial)
     assert scores['Fscd'] > 40 and scores['SeK'] > 5, (scores, trivial)
     assert scores['OA'] > trivial['OA'], (scores, trivial)
+
+
+def test_consistency_wrapper_refuses_a_single_output_head():
+    # an mmseg head returns one tensor: no semantic logits for Eq. 17
+    from mmcd_plugin.registry import MODELS
+    wrapped = MODELS.build(dict(type='MultiHeadWithConsistencyLoss', head_type='FCNHead',
+                                in_channels=4, channels=4, num_convs=1, num_classes=2))
+    sample = SegDataSample(gt_sem_seg=PixelData(data=torch.zeros(1, 8, 8, dtype=torch.long)))
+    with pytest.raises(TypeError, match="FCNHead.forward must return a dict with"):
+        wrapped.loss([torch.rand(1, 4, 8, 8)], [sample], {})

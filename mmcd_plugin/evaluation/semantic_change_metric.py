@@ -106,6 +106,10 @@ class SemanticChangeMetric(ConfusionMatrixMetric):
         """Our semantic matrix, then Open-CD's change-map matrix and its
         semantic matrix (of the maps as the model gives them)."""
         semantic, = super().sample_matrices(data_sample)
+        if 'gt_sem_seg' not in data_sample:
+            raise KeyError('SemanticChangeMetric needs the change label gt_sem_seg in each data '
+                           'sample (for the change-map scores Open-CD reports); load it, e.g. '
+                           'LoadChangeAnnotations(derive_change=True) for SECOND.')
         binary = self.matrix([(data_sample['pred_sem_seg']['data'],
                                data_sample['gt_sem_seg']['data'])], num_classes=2)
         unmasked = self.matrix(self.label_pairs(data_sample, masked=False)) \

@@ -92,10 +92,11 @@ class MultiHeadWithConsistencyLoss(BaseModule):
              train_cfg: ConfigType) -> dict:
         """The wrapped decoder's losses plus the consistency loss."""
         seg_logits = self.forward(inputs)
-        missing = [key for key in SEMANTIC_LOGITS if key not in seg_logits]
-        if missing:
-            raise KeyError(f'{type(self.head).__name__}.forward returned no {missing}; the '
-                           'consistency loss needs both dates\' semantic logits.')
+        if not isinstance(seg_logits, dict) or not set(SEMANTIC_LOGITS) <= set(seg_logits):
+            raise TypeError(f'{type(self.head).__name__}.forward must return a dict with '
+                            f'{list(SEMANTIC_LOGITS)} (an Open-CD multi-head SCD decoder such '
+                            'as opencd.GeneralSCDHead); the consistency loss needs both '
+                            "dates' semantic logits.")
         change = torch.stack([sample.gt_sem_seg.data for sample in batch_data_samples])
         losses = self.head.loss_by_feat(dict(seg_logits), batch_data_samples)
         loss_sc = self.consistency_loss(*(seg_logits[key] for key in SEMANTIC_LOGITS),
