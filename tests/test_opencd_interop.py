@@ -19,36 +19,25 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import OPENCD, SHARED_DATA
 from PIL import Image
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-OPENCD = osp.normpath(osp.join(REPO, '..', 'shared', 'peers', 'open-cd'))
-LEVIR = osp.normpath(osp.join(REPO, '..', 'shared', 'data', 'levir_cd_samples'))
+LEVIR = osp.normpath(osp.join(SHARED_DATA, 'levir_cd_samples'))
 INTEROP = osp.join(REPO, 'configs', 'opencd_interop')
 MMSEG_KEYS = ('aAcc', 'mIoU', 'mAcc', 'mFscore', 'mPrecision', 'mRecall')
 
 
-@pytest.fixture(scope='module')
-def opencd():
-    """Import the real Open-CD from its source tree, or skip."""
-    if not osp.isdir(osp.join(OPENCD, 'opencd')):
-        pytest.skip(f'Open-CD source not present: {OPENCD}')
+def skip_without_levir():
     if not osp.isdir(LEVIR):
         pytest.skip(f'real LEVIR-CD sample tiles not present: {LEVIR}')
-    pytest.importorskip('mmdet', reason='import opencd needs mmdet (tools/setup_env.sh '
-                        'installs mmdet==3.3.0 --no-deps)')
-    if OPENCD not in sys.path:
-        sys.path.insert(0, OPENCD)
-    import opencd.datasets  # noqa: F401
-    import opencd.evaluation  # noqa: F401
-    import opencd.models  # noqa: F401
-    return OPENCD
 
 
 @pytest.fixture(scope='module')
 def levir_root(tmp_path_factory, opencd):
     """The real LEVIR-CD tiles in LEVIR-CD's layout: 4 training pairs, 1 for
     validation and test (``{split}/{A,B,label}``), for both toolboxes."""
+    skip_without_levir()
     root = tmp_path_factory.mktemp('levir')
     names = sorted(os.listdir(osp.join(LEVIR, 'A')))
     for split, picked in (('train', names[:4]), ('val', names[4:5]), ('test', names[4:5])):
@@ -64,6 +53,7 @@ def second_root(tmp_path_factory, opencd):
     """SECOND's layout as Open-CD reads it, from the real LEVIR-CD tiles: the
     change mask (0/1) and per-date class maps (0 = unchanged, 1..6 in 64-pixel
     blocks, another class on each date) inside the changed buildings."""
+    skip_without_levir()
     root = tmp_path_factory.mktemp('second')
     names = sorted(os.listdir(osp.join(LEVIR, 'A')))[:4]
     rows, cols = np.mgrid[:256, :256] // 64

@@ -2,7 +2,6 @@
 scope: a stand-in package built like Open-CD's (registries hanging off
 mmengine's root) and the real Open-CD 1.1.0 when ``../shared/peers/open-cd``
 is there."""
-import os.path as osp
 import sys
 import textwrap
 
@@ -24,21 +23,8 @@ TINY_MODEL = dict(
     data_preprocessor=dict(type='MultiModalDataPreprocessor', in_channels=(3, 3)))
 
 
-OPENCD = osp.normpath(osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), '..',
-                               'shared', 'peers', 'open-cd'))
 # a model registered only in each foreign scope
 ONLY_THERE = dict(fakecd='FakeHeadOnlyInFakecd', opencd='BITHead')
-
-
-def import_opencd():
-    """Import the real Open-CD from its source tree, or skip."""
-    if not osp.isdir(osp.join(OPENCD, 'opencd')):
-        pytest.skip(f'Open-CD source not present: {OPENCD}')
-    pytest.importorskip('mmdet', reason='import opencd needs mmdet')
-    if OPENCD not in sys.path:
-        sys.path.insert(0, OPENCD)
-    import opencd.models  # noqa: F401
-    return 'opencd'
 
 
 @pytest.fixture(scope='module', params=['fakecd', 'opencd'])
@@ -47,7 +33,8 @@ def foreign_scope(request, tmp_path_factory):
     exactly how Open-CD creates its own, importable as fakecd.registry.
     'opencd': the real Open-CD (skipped when its source or mmdet is absent)."""
     if request.param == 'opencd':
-        return import_opencd()
+        request.getfixturevalue('opencd')
+        return 'opencd'
     if 'fakecd.registry' not in sys.modules:
         root = tmp_path_factory.mktemp('foreign')
         pkg = root / 'fakecd'
@@ -105,9 +92,8 @@ def test_foreign_scoped_names_inside_plugin_build(foreign_scope):
     assert cls.__name__ == name and MODELS.get(name) is None
 
 
-def test_opencd_keeps_its_own_bare_names():
+def test_opencd_keeps_its_own_bare_names(opencd):
     # Open-CD has a FeatureFusionNeck of its own: its configs keep getting it
-    import_opencd()
     from opencd.registry import MODELS as OPENCD_MODELS
     neck = build_in_scope('opencd', dict(type='FeatureFusionNeck', policy='concat'))
     assert type(neck) is OPENCD_MODELS.get('FeatureFusionNeck')
