@@ -40,7 +40,7 @@ def test_fused_conv_relu_of_a_hand_computed_case():
     residual = torch.tensor([[0.0, 1.0, -10.0, 2.0], [1.0, 1.0, 1.0, 1.0]]).view(1, 2, 2, 2)
     with torch.inference_mode():
         got = fused(x, residual=residual, relu=True)
-        assert fused._runs_fused(x, residual) == ONEDNN_AVAILABLE
+        assert (fused._fused_dtype(x, residual) == torch.float32) == ONEDNN_AVAILABLE
     # channel 0: 2x + 0.5 + r = [2.5, -2.5, -3.5, 2.5] -> relu
     # channel 1: -x + 1 + 1   = [1, 4, -1, 2]          -> relu
     assert got[0].flatten(1).tolist() == [[2.5, 0.0, 0.0, 2.5], [1.0, 4.0, 0.0, 2.0]]
@@ -61,7 +61,7 @@ def test_fused_conv_matches_conv_add_relu(kernel, stride, dilation, groups):
         with torch.inference_mode():
             plain = conv(x)
             residual = torch.randn_like(plain)
-            assert fused._runs_fused(x, residual)
+            assert fused._fused_dtype(x, residual) == torch.float32
             torch.testing.assert_close(fused(x), plain, atol=1e-5, rtol=1e-5)
             torch.testing.assert_close(fused(x, relu=True), plain.relu(), atol=1e-5, rtol=1e-5)
             got = fused(x, residual=residual, relu=True)
@@ -88,13 +88,13 @@ def test_prepacked_weight_follows_weight_changes_and_shapes():
     with torch.inference_mode():
         torch.testing.assert_close(fused(large), F.conv2d(large, -other.weight, other.bias,
                                                           padding=1), atol=1e-5, rtol=1e-5)
-        assert list(fused._packed) == [tuple(large.shape)]
+        assert list(fused._packed) == [(tuple(large.shape), torch.float32)]
         # at most MAX_PACKED_SHAPES (2) shapes are kept: a third starts over
         third = channels_last(3, 8, 5, 7)
         fused(small)
         torch.testing.assert_close(fused(third), F.conv2d(third, -other.weight, other.bias,
                                                           padding=1), atol=1e-5, rtol=1e-5)
-        assert list(fused._packed) == [tuple(third.shape)]
+        assert list(fused._packed) == [(tuple(third.shape), torch.float32)]
 
 
 def test_eager_path_with_autograd_nchw_and_double():
@@ -104,7 +104,7 @@ def test_eager_path_with_autograd_nchw_and_double():
     fused = fused_copy(conv)
     x = torch.randn(2, 4, 8, 8, requires_grad=True)
     residual = torch.randn(2, 6, 8, 8)
-    assert not fused._runs_fused(x, residual)
+    assert fused._fused_dtype(x, residual) is None
     out = fused(x, residual=residual, relu=True)
     expected = (conv(x) + residual).relu()
     torch.testing.assert_close(out, expected)
@@ -114,7 +114,7 @@ def test_eager_path_with_autograd_nchw_and_double():
     expected.sum().backward()
     torch.testing.assert_close(grad, x.grad)
     with torch.no_grad():
-        assert not fused._runs_fused(x.detach(), None)  # NCHW
+        assert fused._fused_dtype(x.detach(), None) is None  # NCHW
         double = fused_copy(conv.double())
         torch.testing.assert_close(double(x.detach().double(), relu=True),
                                    conv.double()(x.detach().double()).relu())
@@ -205,3 +205,28 @@ def test_flop_counter_traces_a_fused_model():
     from mmengine.analysis import FlopAnalyzer
     fused = fused_copy(nn.Conv2d(4, 8, 3, padding=1)).to(memory_format=torch.channels_last)
     assert FlopAnalyzer(fused, channels_last(1, 4, 10, 10)).total() == 8 * 10 * 10 * 4 * 9
+
+
+@needs_onednn
+def test_fused_conv_computes_in_bf16_under_autocast_like_autocasts_conv():
+    """Under CPU autocast to bf16 the fused path casts the input, residual and
+    (once, packed) weight to bf16 as autocast's own convolution does: the
+    same result as autocast's conv2d + residual + relu up to bf16 rounding,
+    a bf16 output, a bf16 packed copy next to the fp32 one, the fp32
+    parameter untouched."""
+    conv = nn.Conv2d(16, 24, 3, padding=1)
+    fused = fused_copy(conv).to(memory_format=torch.channels_last)
+    x, residual = channels_last(2, 16, 12, 12, seed=1), channels_last(2, 24, 12, 12, seed=2)
+    with torch.inference_mode():
+        fp32 = fused(x, residual=residual, relu=True)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            assert fused._fused_dtype(x, residual) == torch.bfloat16
+            got = fused(x, residual=residual, relu=True)
+            reference = (conv(x) + residual.bfloat16()).relu()
+    assert got.dtype == reference.dtype == torch.bfloat16
+    assert fused.weight.dtype == torch.float32
+    assert {key[1] for key in fused._packed} == {torch.float32, torch.bfloat16}
+    torch.testing.assert_close(got.float(), reference.float(), atol=0.06, rtol=0.02)
+    # bf16 really ran: it differs from fp32 by bf16 rounding, not by nothing
+    error = (got.float() - fp32).abs().max().item()
+    assert 0 < error < 0.1 * fp32.abs().max().item()

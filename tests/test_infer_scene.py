@@ -362,7 +362,7 @@ def test_cli_end_to_end(scene, tmp_path):
     proc = subprocess.run(
         [sys.executable, osp.join(REPO, 'tools/infer_scene.py'), config,
          str(tmp_path / 'tiny.pth'), '--pre', scene['pre'], '--post', scene['post'],
-         '--out-dir', str(out), '--probabilities',
+         '--out-dir', str(out), '--probabilities', '--precision', 'bf16',
          '--polygons', 'geojson', 'gpkg', '--no-progress'],
         capture_output=True, text=True, cwd=REPO, env={**os.environ, 'PYTHONPATH': REPO})
     assert proc.returncode == 0, proc.stderr[-3000:]

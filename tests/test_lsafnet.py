@@ -480,7 +480,8 @@ def trivial_scores(split):
     return metric.compute_metrics(metric.results)
 
 
-def test_tiny_lsafnet_learns_real_levir_cd_as_semantic_change(shared_data, tmp_path):
+def test_tiny_lsafnet_learns_real_levir_cd_as_semantic_change(shared_data, tmp_path,
+                                                              bf16_guard):
     from mmengine.runner import Runner
     data = str(tmp_path / 'levir_scd')
     write_levir_as_scd(shared_data('levir_cd_samples'), data)
@@ -512,6 +513,7 @@ def test_tiny_lsafnet_learns_real_levir_cd_as_semantic_change(shared_data, tmp_p
         runner.train()
         loss = runner.message_hub.get_scalar('train/loss').data[0]
         scores = runner.test()
+        bf16_guard(runner)  # bf16 inference of the trained model agrees with fp32
     finally:
         torch.set_num_threads(threads)
     assert loss[-10:].mean() < 0.7 * loss[:10].mean(), (loss[:10], loss[-10:])

@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
+from mmengine.evaluator import Evaluator
 from mmengine.registry import DefaultScope
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
@@ -354,7 +355,8 @@ def single_thread():
 
 
 def train_stage2(batch, shuffle_texts: bool, iterations: int = 30):
-    """Stage 2 of the tiny model on one fixed batch; (seg, cot) loss per step."""
+    """Stage 2 of the tiny model on one fixed batch: the (seg, cot) losses of
+    the first and last 5 steps, and the model."""
     torch.manual_seed(0)
     model = tiny_model()
     data = model.data_preprocessor(batch, True)
@@ -376,10 +378,11 @@ def train_stage2(batch, shuffle_texts: bool, iterations: int = 30):
         optimizer.step()
         history.append((seg.item(), losses['decode.loss_cot'].item()))
     history = np.array(history)
-    return history[:5].mean(0), history[-5:].mean(0)
+    return history[:5].mean(0), history[-5:].mean(0), model
 
 
-def test_stage2_learns_on_real_levir_tiles_and_shuffled_text_does_not_align(shared_data):
+def test_stage2_learns_on_real_levir_tiles_and_shuffled_text_does_not_align(shared_data,
+                                                                            bf16_guard):
     pipeline = [dict(type='LoadBiTemporalImages', channels=(3, 3)),
                 dict(type='LoadChangeAnnotations', binary=True),
                 dict(type='PairedResize', scale=(64, 64)),
@@ -394,8 +397,9 @@ def test_stage2_learns_on_real_levir_tiles_and_shuffled_text_does_not_align(shar
     assert 'There is no change in the scene.' in texts and len(set(texts)) >= 4
 
     with single_thread():
-        (seg_start, cot_start), (seg_end, cot_end) = train_stage2(batch, shuffle_texts=False)
-        _, (_, shuffled_end) = train_stage2(batch, shuffle_texts=True)
+        (seg_start, cot_start), (seg_end, cot_end), model = train_stage2(
+            batch, shuffle_texts=False)
+        _, (_, shuffled_end), _ = train_stage2(batch, shuffle_texts=True)
     chance = 0.5 * math.log(len(texts))  # lambda * log(B): no alignment
     assert cot_start == pytest.approx(chance, abs=0.1)
     assert seg_end < 0.7 * seg_start
@@ -403,6 +407,13 @@ def test_stage2_learns_on_real_levir_tiles_and_shuffled_text_does_not_align(shar
 
     assert shuffled_end > 0.9 * chance
     assert shuffled_end > cot_end + 0.15
+    # bf16 inference of the trained model (text-free) agrees with fp32
+    with DefaultScope.overwrite_default_scope('mmcd_plugin'):
+        evaluator = Evaluator(dict(type='BinaryChangeMetric'))
+    evaluator.dataset_meta = dataset.metainfo
+    for sample in batch['data_samples']:  # score at the 64^2 of the resized labels
+        sample.set_metainfo(dict(ori_shape=sample.img_shape))
+    bf16_guard(model, [batch], evaluator)
 
 
 def test_init_weights_keeps_the_identity_bridge_under_an_enclosing_init_cfg():

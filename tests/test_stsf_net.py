@@ -90,7 +90,7 @@ def frozen_state(model):
 
 
 def test_tiny_stsf_learns_real_optical_sar_change_and_keeps_frozen_trunk(shuguang_root,
-                                                                          tmp_path):
+                                                                          tmp_path, bf16_guard):
     cfg = shuguang_config(shuguang_root, str(tmp_path), max_iters=300)
     runner = Runner.from_cfg(cfg)
     model = runner.model
@@ -103,6 +103,7 @@ def test_tiny_stsf_learns_real_optical_sar_change_and_keeps_frozen_trunk(shuguan
     assert frozen_before.keys() == frozen_after.keys()
     for name, value in frozen_before.items():
         assert torch.equal(value, frozen_after[name]), name
+    bf16_guard(runner)  # bf16 inference of the trained model agrees with fp32
 
 
 def test_gradients_reach_every_trainable_branch(shuguang_root, tmp_path):

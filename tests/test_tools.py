@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from mmcd_plugin.utils.precision import bf16_unsupported_reason
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIG = 'configs/tiny/tiny_siamese-resnet_levir-cd.py'
 
@@ -83,6 +85,12 @@ def test_test_tool_loads_checkpoint_and_prints_metrics(trained):
                     '--cfg-options', *options[4:])
     for key in ('F1', 'IoU', 'Kappa'):
         assert metric_values(fast, key) == metric_values(log, key) != []
+    # bf16 (the test loop's autocast) with the same optimizations: it runs and scores
+    bf16 = run_tool('tools/test.py', CONFIG, osp.join(work_dir, 'iter_4.pth'), '--work-dir',
+                    osp.join(root, 'test_work_bf16'), '--fuse-conv-bn', '--channels-last',
+                    '--precision', 'bf16', '--cfg-options', *options[4:])
+    native = bf16_unsupported_reason('cpu') is None
+    assert ("fp16=True" in bf16) == native and metric_values(bf16, 'F1') != []
 
 
 def test_resume_continues_from_last_checkpoint(trained):
@@ -127,22 +135,6 @@ def test_two_process_gloo_training_and_testing_on_cpu(tmp_path):
                           osp.join(root, 'single_test'), '--cfg-options', *data_options(root))
     assert metric_values(dist_log) and metric_values(dist_log) == metric_values(single_log)
     assert metric_values(dist_log, 'OA') == metric_values(single_log, 'OA')
-
-
-def test_amp_without_gpu_stops_with_reason():
-    from mmengine.config import Config
-
-    from mmcd_plugin.utils.launch import enable_amp
-    cfg = Config(dict(optim_wrapper=dict(type='OptimWrapper', optimizer=dict(type='SGD'))))
-    if torch.cuda.is_available():
-        enable_amp(cfg)
-        assert cfg.optim_wrapper.type == 'AmpOptimWrapper'
-    else:
-        with pytest.raises(SystemExit, match='--amp needs a GPU'):
-            enable_amp(cfg)
-
-
-DEMO_CONFIG = 'configs/stsf/stsf_tiny_synthetic-sn6.py'
 
 
 def test_demo_pipeline_trains_tests_and_writes_georeferenced_pictures(tmp_path):

@@ -13,8 +13,11 @@ class InferenceOptimizationHook(Hook):
     ``Runner.test()`` loads ``load_from`` before the test loop starts, so
     ``before_test`` sees the trained weights; validation during training is
     left alone (a folded model cannot train). ``tools/test.py
-    --fuse-conv-bn`` / ``--channels-last`` add this hook
-    (``--fuse-conv-bn`` sets both folding options).
+    --fuse-conv-bn`` / ``--channels-last`` / ``--precision bf16`` add this
+    hook (``--fuse-conv-bn`` sets both folding options). Linear layers always
+    get their packed bf16 weights and classifiers their fp32 logits
+    (:func:`~mmcd_plugin.utils.optimize_for_inference`): what bf16 testing
+    (the test loop's autocast, ``test_cfg.fp16``) needs, a no-op in fp32.
 
     Args:
         fuse_conv_bn (bool): Fold BatchNorms into convolutions. Defaults to True.

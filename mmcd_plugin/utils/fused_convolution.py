@@ -26,6 +26,14 @@ into the original. The fused path runs for float32 CPU inputs in the
 channels-last format without autograd (``torch.inference_mode`` /
 ``torch.no_grad``) and outside ``torch.jit.trace`` (FLOP counters trace);
 anything else takes the eager path, which computes the same function.
+
+Under ``torch.autocast('cpu', dtype=torch.bfloat16)`` (bf16 inference,
+:mod:`mmcd_plugin.utils.precision`) the fused path computes in bf16, as
+autocast's own convolution does: input and residual are cast to bf16, the
+weight is packed once in bf16 (the fp32 parameter is kept), the bias is
+cast at each call (oneDNN's fused sum wants it in the input's dtype) and
+the output is bf16. Without this the direct oneDNN call would
+bypass autocast and stay in fp32.
 """
 from typing import Dict, Optional, Tuple
 
@@ -42,6 +50,8 @@ ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(
 #: them and packs again. Each kept shape costs one more copy of the
 #: convolution weights (MMChange 107 MiB, LSAFNet 93 MiB).
 MAX_PACKED_SHAPES = 2
+#: Input dtypes of the fused path (bf16 inputs only under autocast to bf16).
+FUSED_DTYPES = (torch.float32, torch.bfloat16)
 
 
 class FusedConv2d(nn.Conv2d):
@@ -65,12 +75,16 @@ class FusedConv2d(nn.Conv2d):
                 before the ReLU. Defaults to None.
             relu (bool): Apply a ReLU last. Defaults to False.
         """
-        if not self._runs_fused(x, residual):
+        dtype = self._fused_dtype(x, residual)
+        if dtype is None:
             out = super().forward(x)
             if residual is not None:
                 out = out + residual
             return out.relu_() if relu else out
-        args = (self._packed_weight(x.shape), self.bias, self.padding, self.stride,
+        x = x.to(dtype)
+        residual = None if residual is None else residual.to(dtype)
+        bias = None if self.bias is None else self.bias.to(dtype)
+        args = (self._packed_weight(x.shape, dtype), bias, self.padding, self.stride,
                 self.dilation, self.groups)
         if residual is None:
             return torch.ops.mkldnn._convolution_pointwise(
@@ -78,24 +92,32 @@ class FusedConv2d(nn.Conv2d):
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, residual, *args, 'add', None, 'relu' if relu else None, [], '')
 
-    def _runs_fused(self, x: Tensor, residual: Optional[Tensor]) -> bool:
+    def _fused_dtype(self, x: Tensor, residual: Optional[Tensor]) -> Optional[torch.dtype]:
+        """The dtype the fused path computes in (bf16 under CPU autocast to
+        bf16, else fp32), or None where the eager path runs."""
         tensors = (x, self.weight) if residual is None else (x, self.weight, residual)
-        return (ONEDNN_AVAILABLE and not torch.jit.is_tracing() and self.padding_mode == 'zeros'
+        runs = (ONEDNN_AVAILABLE and not torch.jit.is_tracing() and self.padding_mode == 'zeros'
                 and not isinstance(self.padding, str)
-                and all(t.device.type == 'cpu' and t.dtype == torch.float32 for t in tensors)
+                and all(t.device.type == 'cpu' and t.dtype in FUSED_DTYPES for t in tensors)
                 and x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last)
                 and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
+        if not runs:
+            return None
+        if torch.is_autocast_enabled('cpu') and \
+                torch.get_autocast_dtype('cpu') == torch.bfloat16:
+            return torch.bfloat16
+        return torch.float32 if x.dtype == torch.float32 == self.weight.dtype else None
 
-    def _packed_weight(self, input_shape: torch.Size) -> Tensor:
+    def _packed_weight(self, input_shape: torch.Size, dtype: torch.dtype) -> Tensor:
         source = (self.weight.data_ptr(), self.weight._version)
         packed: Dict[Tuple, Tensor] = self.__dict__.setdefault('_packed', {})
         if self.__dict__.get('_packed_source') != source or len(packed) >= MAX_PACKED_SHAPES:
             packed.clear()
             self._packed_source = source
-        key = tuple(input_shape)
+        key = (tuple(input_shape), dtype)
         if key not in packed:
             packed[key] = torch.ops.mkldnn._reorder_convolution_weight(
-                self.weight.detach(), self.padding, self.stride, self.dilation, self.groups,
+                self.weight.detach().to(dtype), self.padding, self.stride, self.dilation, self.groups,
                 list(input_shape))
         return packed[key]
 

@@ -42,6 +42,8 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmcd_plugin.utils.fused_convolution import fuse_conv_relu as fuse_conv_relu_in_place
+from mmcd_plugin.utils.packed_linear import pack_linear as pack_linear_in_place
+from mmcd_plugin.utils.precision import fp32_logits
 
 
 #: glibc ``mallopt`` parameters (malloc.h).
@@ -73,8 +75,8 @@ def keep_freed_memory() -> bool:
 
 
 def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
-                           channels_last: bool = True,
-                           keep_memory: bool = True, fuse_conv_relu: bool = True) -> nn.Module:
+                           channels_last: bool = True, keep_memory: bool = True,
+                           fuse_conv_relu: bool = True, pack_linear: bool = True) -> nn.Module:
     """Put ``model`` in eval mode and apply the inference speed-ups in place.
 
     Args:
@@ -88,6 +90,14 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
         fuse_conv_relu (bool): Run the convolutions on prepacked weights with
             the following ReLU and residual sum fused in (only where the
             BatchNorms are folded). Defaults to True.
+        pack_linear (bool): Linear layers keep a packed bf16 copy of their
+            weight for bf16 inference
+            (:func:`~mmcd_plugin.utils.packed_linear.pack_linear`; fp32
+            runs are unchanged). Defaults to True.
+
+    The classifiers always return fp32 logits
+    (:func:`~mmcd_plugin.utils.precision.fp32_logits`): a no-op in fp32,
+    the widening of the last layer's output under bf16 autocast.
 
     Returns:
         nn.Module: The same (unwrapped) model.
@@ -105,6 +115,9 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
         model.to(memory_format=torch.channels_last)
     if fuse_conv_relu:
         fuse_conv_relu_in_place(model)
+    if pack_linear:
+        pack_linear_in_place(model)
+    fp32_logits(model)
     return model
 
 

@@ -7,6 +7,8 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config, DictAction  # noqa: F401  (re-exported)
 
+from mmcd_plugin.utils.precision import resolve_precision
+
 
 def load_config(path: str, cfg_options: Optional[dict], launcher: str,
                 work_dir: Optional[str]) -> Config:
@@ -57,19 +59,21 @@ def setup_cpu_distributed(cfg: Config) -> None:
 def enable_amp(cfg: Config) -> None:
     """Switch the optimizer wrapper to mixed precision (``--amp``).
 
-    mmengine's ``AmpOptimWrapper`` runs on GPU (and NPU/MLU) only, so on a
-    machine without one this stops at once with that reason.
+    On a GPU: mmengine's ``AmpOptimWrapper`` (fp16, dynamic loss scale). On
+    CPU, which mmengine's wrapper refuses: bf16 autocast with
+    :class:`~mmcd_plugin.engine.CPUAmpOptimWrapper`, or plain fp32 with a
+    log line saying why where the CPU has no native bf16.
     """
-    if not torch.cuda.is_available():
-        raise SystemExit('--amp needs a GPU: mmengine\'s AmpOptimWrapper does not run on '
-                         'CPU. Drop --amp here, or run on a CUDA machine.')
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper == 'AmpOptimWrapper':
+    if wrapper in ('AmpOptimWrapper', 'CPUAmpOptimWrapper'):
         return
     if wrapper != 'OptimWrapper':
         raise ValueError(f'--amp needs optim_wrapper.type OptimWrapper, got {wrapper}')
-    cfg.optim_wrapper.type = 'AmpOptimWrapper'
-    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    elif resolve_precision('bf16', 'cpu') == 'bf16':
+        cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
 
 
 def build_runner(cfg: Config):

@@ -12,11 +12,13 @@ For every config, input size and variant the tool measures, in one run:
   warm-up forward like the timed ones (see :func:`count_timed_gflops`);
 * latency: median wall time of one inference forward of ``--batch`` pairs
   (``torch.inference_mode``, after a warm-up), and throughput in pairs/s;
-* the dense-matmul rate of this machine: fp32 ``torch.mm`` of two
-  2048 x 2048 matrices, counted in the same convention (n^3 multiply-adds),
-  the best of 3, measured right after *every* timed forward;
+* the dense-matmul rates of this machine: ``torch.mm`` of two 2048 x 2048
+  matrices in fp32 and in bf16, counted in the same convention (n^3
+  multiply-adds), the best of 3 each, measured right after *every* timed
+  forward;
 * efficiency = (GFLOPs / latency) / matmul rate of each forward and the
-  matmul probe that follows it, the median over the repeats. Shared machines
+  matmul probe of its own precision that follows it (a bf16 variant against
+  the bf16 rate), the median over the repeats. Shared machines
   change speed from second to second (we saw the matmul rate move between
   118 and 193 GFLOP/s on the same 2 cores); pairing each forward with its own
   probe keeps the ratio meaningful where separate measurements are not.
@@ -31,7 +33,12 @@ Variants (``--variants``), measured in this order on one model:
 * ``optimized``: all of :func:`mmcd_plugin.utils.optimize_for_inference`,
   ``folded`` plus convolutions on prepacked weights with their ReLUs and
   residual sums fused in: what ``tools/infer_scene.py`` runs by default and
-  ``tools/test.py --fuse-conv-bn --channels-last`` runs.
+  ``tools/test.py --fuse-conv-bn --channels-last`` runs;
+* ``plain-bf16`` and ``optimized-bf16``: those two under bf16 autocast
+  (:mod:`mmcd_plugin.utils.precision`; ``optimized`` also packs the linear
+  layers' bf16 weights once): ``--precision bf16`` of ``tools/test.py`` and
+  ``tools/infer_scene.py``. On a CPU without native bf16 they run in fp32,
+  with a log line, and their rows say ``fp32``.
 
 ``--paired`` (two variants) times them alternately instead of one after
 the other: each variant on its own copy of the model, ``--repeats`` rounds of
@@ -58,27 +65,40 @@ import subprocess
 import sys
 import time
 from functools import partial
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, NamedTuple
 
 import torch
 from mmengine.config import Config
 
 import mmcd_plugin  # noqa: F401
 from mmcd_plugin.utils.inference_optimization import optimize_for_inference
+from mmcd_plugin.utils.precision import PRECISIONS, inference_precision, resolve_precision
 
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 from get_flops import PairForward, analyse_model, build_model, pair_channels  # noqa: E402
 
 #: Buffers from this size (bytes) on are mapped and unmapped (memory children).
 MMAP_THRESHOLD = 1 << 16
-#: Variant name -> (fold conv-BN, channels-last, fuse ReLUs and residual sums);
-#: applied in this order.
-VARIANTS = {'plain': (False, False, False), 'channels-last': (False, True, False),
-            'folded': (True, True, False), 'optimized': (True, True, True)}
+class Variant(NamedTuple):
+    """How a variant runs the model."""
+    fuse_conv_bn: bool
+    channels_last: bool
+    fuse_conv_relu: bool
+    precision: str = 'fp32'
+
+
+#: Variant name -> how it runs; applied in this order (folding is for good).
+VARIANTS = {'plain': Variant(False, False, False),
+            'plain-bf16': Variant(False, False, False, 'bf16'),
+            'channels-last': Variant(False, True, False),
+            'folded': Variant(True, True, False), 'optimized': Variant(True, True, True),
+            'optimized-bf16': Variant(True, True, True, 'bf16')}
+MATMUL_DTYPES = dict(fp32=torch.float32, bf16=torch.bfloat16)
 
 
 class MatmulProbe:
-    """Dense fp32 matmul rate of this machine in GFLOP/s (n^3 multiply-adds).
+    """Dense matmul rates of this machine in GFLOP/s (n^3 multiply-adds), in
+    fp32 and in bf16.
 
     Args:
         n (int): Matrix side. Defaults to 2048.
@@ -86,24 +106,32 @@ class MatmulProbe:
 
     def __init__(self, n: int = 2048):
         self.n = n
-        self.a, self.b = torch.randn(n, n), torch.randn(n, n)
-        torch.mm(self.a, self.b)
+        gen = torch.Generator().manual_seed(0)
+        self.operands = {name: (torch.randn(n, n, generator=gen).to(dtype),
+                                torch.randn(n, n, generator=gen).to(dtype))
+                         for name, dtype in MATMUL_DTYPES.items()}
+        for a, b in self.operands.values():
+            torch.mm(a, b)
 
-    def rate(self, repeats: int = 3) -> float:
-        """The best of ``repeats`` products, in GFLOP/s."""
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            torch.mm(self.a, self.b)
-            times.append(time.perf_counter() - start)
-        return self.n ** 3 / min(times) / 1e9
+    def rate(self, repeats: int = 3) -> Dict[str, float]:
+        """Per precision, the best of ``repeats`` products, in GFLOP/s."""
+        rates = {}
+        for name, (a, b) in self.operands.items():
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                torch.mm(a, b)
+                times.append(time.perf_counter() - start)
+            rates[name] = self.n ** 3 / min(times) / 1e9
+        return rates
 
 
 def time_forward(model: torch.nn.Module, inputs: torch.Tensor, repeats: int,
-                 probe: MatmulProbe) -> Dict[str, List[float]]:
-    """The latency of each of ``repeats`` forwards ``model(inputs)`` and the
-    matmul rate measured right after it (:func:`timing_row` summarises)."""
-    with torch.inference_mode():
+                 probe: MatmulProbe, precision: str = 'fp32') -> Dict[str, List]:
+    """The latency of each of ``repeats`` forwards ``model(inputs)`` in
+    ``precision`` and the matmul rates measured right after it
+    (:func:`timing_row` summarises)."""
+    with torch.inference_mode(), inference_precision(precision):
         model(inputs)  # warm-up: allocator, kernels, caches
         latencies, rates = [], []
         for _ in range(repeats):
@@ -126,7 +154,7 @@ def count_timed_gflops(model: PairForward, size: int) -> float:
 
 def apply_variant(segmentor: torch.nn.Module, variant: str) -> None:
     """Put ``segmentor`` in the state of ``variant`` (folding cannot be undone)."""
-    fuse, channels_last, fuse_relu = VARIANTS[variant]
+    fuse, channels_last, fuse_relu, _ = VARIANTS[variant]
     if getattr(segmentor, '_conv_bn_fused', False) and not fuse:
         raise ValueError(f'variant {variant!r} must come before any folded variant')
     if fuse:
@@ -169,22 +197,39 @@ def speedup_summary(ratios: List[float]) -> Dict:
 
 
 def timing_row(config: str, variant: str, size: int, batch: int, gflops: float,
-               latencies: List[float], rates: List[float]) -> Dict:
+               latencies: List[float], rates: List[Dict[str, float]],
+               precision: str = 'fp32') -> Dict:
+    """The summary of one variant's forwards; ``rates`` are the probes that
+    followed them, the efficiency is against those of ``precision``."""
     latency = statistics.median(latencies)
-    return dict(config=config, variant=variant, size=size, batch=batch, gflops=gflops,
-                latency_s=latency, pairs_per_s=batch / latency,
+    limits = [r[precision] for r in rates]
+    return dict(config=config, variant=variant, precision=precision, size=size, batch=batch,
+                gflops=gflops, latency_s=latency, pairs_per_s=batch / latency,
                 achieved_gflops_per_s=gflops * batch / latency,
-                matmul_gflops_per_s=statistics.median(rates),
-                efficiency=statistics.median(gflops * batch / t / rate
-                                             for t, rate in zip(latencies, rates)),
+                matmul_gflops_per_s=statistics.median(limits),
+                **{f'matmul_{name}_gflops_per_s': statistics.median(r[name] for r in rates)
+                   for name in PRECISIONS},
+                efficiency=statistics.median(gflops * batch / t / limit
+                                             for t, limit in zip(latencies, limits)),
                 latencies_s=latencies, matmul_rates=rates)
 
 
 def variant_inputs(segmentor: torch.nn.Module, variant: str, batch: int,
                    size: int) -> torch.Tensor:
     inputs = torch.randn(batch, pair_channels(segmentor), size, size)
-    return inputs.contiguous(memory_format=torch.channels_last) if VARIANTS[variant][1] \
-        else inputs
+    return inputs.contiguous(memory_format=torch.channels_last) \
+        if VARIANTS[variant].channels_last else inputs
+
+
+def variant_precision(variant: str) -> str:
+    """The precision ``variant`` runs in here (bf16 falls back to fp32 where
+    the CPU lacks it, with a log line)."""
+    return resolve_precision(VARIANTS[variant].precision)
+
+
+def run_in_precision(model: torch.nn.Module, inputs: torch.Tensor, precision: str):
+    with inference_precision(precision):
+        return model(inputs)
 
 
 def benchmark(config: str, shapes: List[int], batch: int, repeats: int, variants: List[str],
@@ -201,11 +246,12 @@ def benchmark(config: str, shapes: List[int], batch: int, repeats: int, variants
     rows = []
     for variant in variants:
         apply_variant(segmentor, variant)
+        precision = variant_precision(variant)
         for size in shapes:
             timing = time_forward(model, variant_inputs(segmentor, variant, batch, size),
-                                  repeats, probe)
+                                  repeats, probe, precision)
             rows.append(timing_row(config, variant, size, batch, gflops[size],
-                                   timing['latencies'], timing['matmul_rates']))
+                                   timing['latencies'], timing['matmul_rates'], precision))
     return rows
 
 
@@ -218,16 +264,19 @@ def benchmark_paired(config: str, segmentor: torch.nn.Module, gflops: Dict[int, 
     for variant in variants:
         copies[variant] = copy.deepcopy(segmentor)
         apply_variant(copies[variant], variant)
+    precisions = {variant: variant_precision(variant) for variant in variants}
     rows = []
     for size in gflops:
         runs = {}
         for variant, model in copies.items():
             inputs = variant_inputs(model, variant, batch, size)
-            runs[variant] = partial(PairForward(model), inputs)
+            runs[variant] = partial(run_in_precision, PairForward(model), inputs,
+                                    precisions[variant])
         timing = paired_timing(runs, repeats, probe)
         for variant in variants:
             rows.append(timing_row(config, variant, size, batch, gflops[size],
-                                   timing[variant]['latencies'], timing[variant]['rates']))
+                                   timing[variant]['latencies'], timing[variant]['rates'],
+                                   precisions[variant]))
         rows[-1].update(speedup_summary(timing['ratios']))
     return rows
 
@@ -275,18 +324,21 @@ def memory_scaling(config: str, sizes: List[int]) -> List[Dict]:
 
 
 def format_table(rows: List[Dict]) -> str:
-    lines = [f'{torch.get_num_threads()} threads; matmul: fp32 2048^3, measured after each '
-             'forward (median shown); efficiency: median of per-forward ratios',
-             f'{"config":<46}{"variant":>14}{"size":>6}{"GFLOPs":>9}{"latency s":>11}'
-             f'{"pairs/s":>9}{"GFLOP/s":>9}{"matmul":>8}{"efficiency":>11}']
+    lines = [f'{torch.get_num_threads()} threads; matmul: 2048^3 in fp32 and bf16, measured '
+             'after each forward (medians shown); efficiency: median of per-forward ratios '
+             "to the matmul rate of the variant's precision",
+             f'{"config":<46}{"variant":>15}{"prec":>5}{"size":>6}{"GFLOPs":>9}'
+             f'{"latency s":>11}{"pairs/s":>9}{"GFLOP/s":>9}{"mm fp32":>8}{"mm bf16":>8}'
+             f'{"efficiency":>11}']
     for r in rows:
-        lines.append(f'{osp.basename(r["config"]):<46}{r["variant"]:>14}{r["size"]:>6}'
-                     f'{r["gflops"]:>9.2f}{r["latency_s"]:>11.3f}{r["pairs_per_s"]:>9.2f}'
-                     f'{r["achieved_gflops_per_s"]:>9.1f}{r["matmul_gflops_per_s"]:>8.1f}'
-                     f'{r["efficiency"]:>10.0%}')
+        lines.append(f'{osp.basename(r["config"]):<46}{r["variant"]:>15}{r["precision"]:>5}'
+                     f'{r["size"]:>6}{r["gflops"]:>9.2f}{r["latency_s"]:>11.3f}'
+                     f'{r["pairs_per_s"]:>9.2f}{r["achieved_gflops_per_s"]:>9.1f}'
+                     f'{r["matmul_fp32_gflops_per_s"]:>8.1f}'
+                     f'{r["matmul_bf16_gflops_per_s"]:>8.1f}{r["efficiency"]:>10.0%}')
         if 'speedup' in r:
             low, _, high = r['speedup_quartiles']
-            lines.append(f'{"":<46}{"paired: " + r["variant"] + " is":>20} {r["speedup"]:.3f}x '
+            lines.append(f'{"":<46}{"paired: " + r["variant"] + " is":>26} {r["speedup"]:.3f}x '
                          f'as fast (quartiles {low:.3f} - {high:.3f})')
     return '\n'.join(lines)
 

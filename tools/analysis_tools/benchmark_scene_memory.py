@@ -17,10 +17,18 @@ report) on a synthetic class map with one change region every 32 x 32 pixels
 (4,096 regions at 2048^2, 65,536 at 8192^2), again in a fresh process with
 the model loaded.
 
+``--precisions fp32 bf16`` runs the scene stage once per precision
+(``ChangeSceneInferencer(precision=...)``), so that the peak memory and the
+throughput of bf16 inference sit next to fp32's; the throughput is the
+scene's area (0.5 m pixels: a 2048^2 scene is 1.05 km^2) over the time of
+the scene call alone (model loading left out), in km^2 per hour.
+
 Example::
 
     python tools/analysis_tools/benchmark_scene_memory.py                  # 2048^2 and 8192^2
     python tools/analysis_tools/benchmark_scene_memory.py --sizes 1024 2048 --window 256
+    python tools/analysis_tools/benchmark_scene_memory.py --sizes 2048 --stages scene \
+        --config configs/lsafnet/lsafnet_r34_second.py --precisions fp32 bf16
 """
 import argparse
 import json
@@ -36,6 +44,7 @@ import numpy as np
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 DEFAULT_CONFIG = osp.join(REPO, 'configs/tiny/tiny_siamese-resnet_levir-cd.py')
 ROWS_PER_WRITE = 256
+PIXEL_METRES = 0.5
 BUILDING_SPACING = 256
 
 
@@ -50,7 +59,10 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default=osp.join(REPO, 'work_dirs/benchmark_scene_memory'))
     parser.add_argument('--stages', nargs='+', choices=['scene', 'outputs'],
                         default=['scene', 'outputs'])
-    parser.add_argument('--worker', nargs=2, metavar=('STAGE', 'SIZE'), help=argparse.SUPPRESS)
+    parser.add_argument('--precisions', nargs='+', choices=['fp32', 'bf16'], default=['fp32'],
+                        help='precisions of the scene stage, each in its own process')
+    parser.add_argument('--worker', nargs=3, metavar=('STAGE', 'SIZE', 'PRECISION'),
+                        help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -119,12 +131,13 @@ def worker(args) -> None:
     import torch
 
     from mmcd_plugin.apis import ChangeSceneInferencer
-    stage, size = args.worker[0], int(args.worker[1])
+    stage, size, precision = args.worker[0], int(args.worker[1]), args.worker[2]
     torch.manual_seed(0)
     scene = osp.join(args.work_dir, f'scene_{size}')
     start = time.time()
     inferencer = ChangeSceneInferencer(args.config, osp.join(args.work_dir, 'random.pth'),
-                                       device='cpu')
+                                       device='cpu', precision=precision)
+    scene_start = time.time()
     if stage == 'scene':
         result = inferencer(f'{scene}_pre.tif', f'{scene}_post.tif', f'{scene}_out',
                             window=args.window, overlap=args.overlap,
@@ -135,8 +148,12 @@ def worker(args) -> None:
         with rasterio.Env(GDAL_CACHEMAX=64):
             result = inferencer.postprocess(f'{scene}_regions.tif', out_dir=f'{scene}_outputs')
     regions = sum(c['regions'] for c in result['summary']['classes'])
-    print(json.dumps(dict(stage=stage, size=size, peak_rss_mb=resource.getrusage(
-        resource.RUSAGE_SELF).ru_maxrss / 1024, seconds=time.time() - start, regions=regions)))
+    scene_seconds = time.time() - scene_start
+    km2 = (size * PIXEL_METRES) ** 2 / 1e6
+    print(json.dumps(dict(stage=stage, size=size, precision=inferencer.precision,
+                          peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                          seconds=time.time() - start, scene_seconds=scene_seconds,
+                          km2_per_hour=km2 * 3600 / scene_seconds, regions=regions)))
 
 
 def main():
@@ -147,26 +164,28 @@ def main():
     os.makedirs(args.work_dir, exist_ok=True)
     save_random_checkpoint(args.config, osp.join(args.work_dir, 'random.pth'))
     results = []
-    for stage in args.stages:
-        for size in args.sizes:
-            prepare(args, stage, size)
-            command = [sys.executable, __file__, '--worker', stage, str(size),
-                       '--config', args.config, '--window', str(args.window),
-                       '--overlap', str(args.overlap), '--batch-size', str(args.batch_size),
-                       '--work-dir', args.work_dir]
-            out = subprocess.run(command, check=True, capture_output=True, text=True,
-                                 env={**os.environ, 'PYTHONPATH': REPO}).stdout
-            results.append(json.loads(out.strip().splitlines()[-1]))
-            print(json.dumps(results[-1]), flush=True)
+    runs = [(stage, size, precision) for stage in args.stages for size in args.sizes
+            for precision in (args.precisions if stage == 'scene' else ['fp32'])]
+    for stage, size, precision in runs:
+        prepare(args, stage, size)
+        command = [sys.executable, __file__, '--worker', stage, str(size), precision,
+                   '--config', args.config, '--window', str(args.window),
+                   '--overlap', str(args.overlap), '--batch-size', str(args.batch_size),
+                   '--work-dir', args.work_dir]
+        out = subprocess.run(command, check=True, capture_output=True, text=True,
+                             env={**os.environ, 'PYTHONPATH': REPO}).stdout
+        results.append(json.loads(out.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
     print(f'\nwindow {args.window}, overlap {args.overlap}, batch {args.batch_size}, '
           f'config {osp.relpath(args.config, REPO)}')
-    print('| stage | scene | peak RSS (MiB) | time (s) | change regions |')
-    print('|---|---|---|---|---|')
+    print('| stage | scene | precision | peak RSS (MiB) | time (s) | km^2 / h | change regions |')
+    print('|---|---|---|---|---|---|---|')
     for r in results:
-        print(f'| {r["stage"]} | {r["size"]}^2 | {r["peak_rss_mb"]:.0f} | {r["seconds"]:.0f} | '
-              f'{r["regions"]:,} |')
+        print(f'| {r["stage"]} | {r["size"]}^2 | {r["precision"]} | {r["peak_rss_mb"]:.0f} | '
+              f'{r["seconds"]:.0f} | {r["km2_per_hour"]:.1f} | {r["regions"]:,} |')
     for stage in args.stages:
-        peaks = [r['peak_rss_mb'] for r in results if r['stage'] == stage]
+        peaks = [r['peak_rss_mb'] for r in results
+                 if r['stage'] == stage and r['precision'] == results[0]['precision']]
         print(f'{stage}: peak RSS ratio {args.sizes[-1]}^2 / {args.sizes[0]}^2 = '
               f'{peaks[-1] / peaks[0]:.3f} (target <= 1.2)')
 
