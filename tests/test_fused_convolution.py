@@ -230,3 +230,27 @@ def test_fused_conv_computes_in_bf16_under_autocast_like_autocasts_conv():
     # bf16 really ran: it differs from fp32 by bf16 rounding, not by nothing
     error = (got.float() - fp32).abs().max().item()
     assert 0 < error < 0.1 * fp32.abs().max().item()
+
+
+@needs_onednn
+@pytest.mark.parametrize('with_residual', [False, True])
+def test_bf16_fused_conv_keeps_the_bias_exact(with_residual):
+    """A folded BatchNorm leaves biases like 5.01, which bf16 rounds to 5.0:
+    autocast's convolution then shifts every output of the channel by -0.01.
+    The fused path adds the bias in fp32 (to the accumulator, or to the
+    residual before it is cast), so its mean error stays at the rounding
+    noise of the products."""
+    conv = nn.Conv2d(16, 24, 3, padding=1)
+    with torch.no_grad():
+        conv.bias.fill_(5.01)
+    fused = fused_copy(conv).to(memory_format=torch.channels_last)
+    x, residual = channels_last(2, 16, 12, 12, seed=1), channels_last(2, 24, 12, 12, seed=2)
+    residual = residual if with_residual else None
+    with torch.inference_mode():
+        exact = fused(x, residual=residual)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            got = fused(x, residual=residual)
+            autocast = conv(x) + (0 if residual is None else residual.bfloat16())
+    assert got.dtype == torch.bfloat16
+    assert abs((got.float() - exact).mean().item()) < 1e-3
+    assert (autocast.float() - exact).mean().item() == pytest.approx(-0.01, abs=3e-3)

@@ -532,6 +532,7 @@ def test_tiny_mmchange_learns_real_levir_cd_and_uses_the_descriptions(shared_dat
         other = change_probabilities(model, batch, other_texts)
         flipped = ((other > 0.5) != (original > 0.5)).float().mean().item()
         assert (other - original).abs().mean() > 0.01 and flipped > 0.005, flipped
-    # bf16 inference agrees with fp32 on >= 99.5 % of the pixels (99.886 % measured), but
-    # Precision / Recall moved by 0.30 / 0.35 points: over the issue's 0.2 (issue 17 open)
-    bf16_guard(runner, max_shift=0.5)
+    # bf16 inference agrees with fp32 on >= 99.5 % of the pixels (99.911 % measured), but
+    # Recall moved by 0.21 points, over the issue's 0.2: the flips go mostly towards change
+    # (docs/benchmarks.md, "bf16 on CPU"); the limit here is the measured figure + margin
+    bf16_guard(runner, max_shift=0.35)

@@ -45,27 +45,40 @@ def test_bf16_is_kept_where_the_cpu_has_it():
 
 
 @pytest.mark.skipif(not ONEDNN_LINEAR_AVAILABLE, reason='torch built without oneDNN')
-def test_packed_linear_equals_autocasts_linear_and_follows_weight_changes():
-    """Bit for bit autocast's bf16 linear (2-D and 4-D inputs), nn.Linear
-    outside autocast; the packed copy is rebuilt when the weight changes and
-    is not copied or pickled."""
+def test_packed_linear_is_bf16_with_an_fp32_bias_and_follows_weight_changes():
+    """bf16 products as autocast's linear (2-D and 4-D inputs) but the bias
+    added in fp32: a bias of 5.01, which bf16 rounds to 5.0, leaves no offset;
+    nn.Linear outside autocast; the packed copy is rebuilt when the weight
+    changes and is not copied or pickled."""
     torch.manual_seed(0)
     reference = nn.Linear(24, 40)
+    with torch.no_grad():
+        reference.bias.fill_(5.01)
     layer = pack_linear(nn.Sequential(copy.deepcopy(reference)))[0]
     assert type(layer) is PackedLinear
     x = torch.randn(2, 5, 7, 24)
+
+    def bf16_products(inputs, lin):  # bf16 operands, fp32 sum and bias, rounded once
+        return (inputs.bfloat16().float() @ lin.weight.bfloat16().float().t()
+                + lin.bias).bfloat16()
     with torch.inference_mode():
         assert torch.equal(layer(x), reference(x))  # fp32: nn.Linear
+        exact = reference(x)
         with torch.autocast('cpu', dtype=torch.bfloat16):
             for inputs in (x, x[0, 0]):
-                got, expected = layer(inputs), reference(inputs)
-                assert got.dtype == torch.bfloat16 and torch.equal(got, expected)
+                got = layer(inputs)
+                assert got.dtype == torch.bfloat16
+                torch.testing.assert_close(got, bf16_products(inputs, reference),
+                                           rtol=2 ** -7, atol=0)
             assert '_packed_weights' in layer.__dict__
+            offset, autocast_offset = ((out.float() - exact).mean().item()
+                                       for out in (layer(x), reference(x)))
+    assert abs(offset) < 1e-3 and autocast_offset == pytest.approx(-0.01, abs=3e-3)
     with torch.no_grad():
         layer.weight.mul_(-1)
         reference.weight.mul_(-1)
     with torch.inference_mode(), torch.autocast('cpu', dtype=torch.bfloat16):
-        assert torch.equal(layer(x), reference(x))
+        torch.testing.assert_close(layer(x), bf16_products(x, reference), rtol=2 ** -7, atol=0)
     assert '_packed_weights' not in copy.deepcopy(layer).__dict__
     assert '_packed_weights' not in pickle.loads(pickle.dumps(layer)).__dict__
 
@@ -89,17 +102,33 @@ def tiny_segmentor():
     return MODELS.build(cfg.model)
 
 
-def test_fp32_logits_widens_only_the_classifier_output():
+def test_fp32_logits_runs_the_classifier_in_fp32_inside_autocast():
     model = tiny_segmentor().eval()
     first, again = precision.fp32_logits(model), precision.fp32_logits(model)
-    assert len(first) == 1 and again == []   # one classifier, hooked once
+    assert len(first) == 2 and again == []   # one classifier, hooked once
     conv_seg = model.decode_head.conv_seg
+    with torch.no_grad():
+        conv_seg.bias.fill_(2.3)  # bf16 would round it to 2.296875
     seen = {}
-    conv_seg.register_forward_pre_hook(lambda m, args: seen.update(input=args[0].dtype))
+    conv_seg.register_forward_pre_hook(  # runs after fp32_logits' pre-hook
+        lambda m, args: seen.update(input=args[0], autocast=torch.is_autocast_enabled('cpu')))
     x = torch.randn(1, 6, 64, 64)
     with torch.no_grad(), torch.autocast('cpu', dtype=torch.bfloat16):
-        logits = model._forward(x)
-    assert seen['input'] == torch.bfloat16 and logits.dtype == torch.float32
+        model._forward(x)
+        assert torch.is_autocast_enabled('cpu')  # switched back after the classifier
+        out = conv_seg(seen['input'])
+    assert seen['input'].dtype == torch.float32 and seen['autocast'] is False
+    with torch.no_grad():
+        torch.testing.assert_close(out, F.conv2d(seen['input'], conv_seg.weight, conv_seg.bias),
+                                   rtol=0, atol=0)
+    # an exception inside the classifier leaves autocast as it was
+    with torch.autocast('cpu', dtype=torch.bfloat16), pytest.raises(RuntimeError):
+        conv_seg(torch.randn(1, 3, 4, 4))
+    assert not torch.is_autocast_enabled('cpu')
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        with pytest.raises(RuntimeError):
+            conv_seg(torch.randn(1, 3, 4, 4))
+        assert torch.is_autocast_enabled('cpu')
 
 
 def amp_step(model, optim_wrapper_cls, inputs, labels):
@@ -131,7 +160,8 @@ def test_cpu_amp_optim_wrapper_trains_in_bf16_autocast_with_fp32_weights():
     assert all(p.dtype == torch.float32 for p in amp_model.parameters())
     manual = copy.deepcopy(model)
     with torch.autocast('cpu', dtype=torch.bfloat16):
-        manual_loss = F.cross_entropy(manual(inputs).float(), labels)
+        features = manual[1](manual[0](inputs))
+    manual_loss = F.cross_entropy(manual.conv_seg(features.float()), labels)  # fp32 classifier
     manual_loss.backward()
     with torch.no_grad():
         for p in manual.parameters():

@@ -9,7 +9,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from mmcd_plugin.models.necks import PriorGuidedFusion, SpatioTemporalCommonFeatureModeling
-from mmcd_plugin.models.necks.stcfm import (FeatureInteractionModule,
+from mmcd_plugin.models.necks.stcfm import (CrossModalAttention, FeatureInteractionModule,
                                             GraphStructureFeatureModeling, KNNGraph,
                                             build_graph, grid_aggregate, grid_degree,
                                             knn_adjacency, knn_indices)
@@ -236,6 +236,98 @@ def test_fim_per_modality_maps_and_original_features():
     torch.testing.assert_close(fim(s_opt, s_sar)[0], s_opt * a_opt)
 
 
+def identity_cross_attention(channels):
+    """Q = K = V = the input, W_o = I, no biases."""
+    attention = CrossModalAttention(channels)
+    eye = torch.eye(channels)[:, :, None, None]
+    with torch.no_grad():
+        for conv in (attention.q_opt, attention.q_sar, attention.kv_opt, attention.kv_sar,
+                     attention.out_opt, attention.out_sar):
+            conv.weight.copy_(torch.cat([eye] * (conv.out_channels // channels)))
+            conv.bias.zero_()
+    return attention
+
+
+def test_cross_attention_hand_computed():
+    """Two tokens of width 2 (a 1 x 2 map): optical (1, 0), (0, 1); SAR
+    (2, 0), (0, 0). Optical token 1 scores SAR keys (2, 0) / sqrt(2), so it
+    takes w = e^sqrt2 / (e^sqrt2 + 1) of SAR token 1: 1 + 2 w. Optical token 2
+    scores (0, 0): the mean of the SAR values, (1, 0). SAR token 1 scores the
+    optical keys (sqrt2, 0): (w, 1 - w) added to (2, 0); SAR token 2 scores
+    (0, 0): (0.5, 0.5)."""
+    attention = identity_cross_attention(2)
+    x_opt = torch.tensor([[1., 0.], [0., 1.]]).t().reshape(1, 2, 1, 2)
+    x_sar = torch.tensor([[2., 0.], [0., 0.]]).t().reshape(1, 2, 1, 2)
+    w = math.exp(math.sqrt(2)) / (math.exp(math.sqrt(2)) + 1)
+    out_opt, out_sar = attention(x_opt, x_sar)
+    torch.testing.assert_close(out_opt[0, :, 0].t(), torch.tensor([[1 + 2 * w, 0.], [1., 1.]]))
+    torch.testing.assert_close(out_sar[0, :, 0].t(), torch.tensor([[2 + w, 1 - w], [.5, .5]]))
+
+
+@pytest.mark.parametrize('kv_reduction', [1, 2, 3])
+def test_cross_attention_equals_dense_softmax_and_reaches_the_whole_map(kv_reduction):
+    torch.manual_seed(0)
+    attention = CrossModalAttention(6, kv_reduction).double()
+    x_opt, x_sar = torch.randn(2, 6, 6, 7, dtype=torch.float64), torch.randn(
+        2, 6, 6, 7, dtype=torch.float64)
+    out_opt, out_sar = attention(x_opt, x_sar)
+
+    def pooled(x):  # mean of each r x r block, the last blocks cut at the border
+        r = kv_reduction
+        rows = [x[:, :, i:i + r].mean(2, keepdim=True) for i in range(0, x.shape[2], r)]
+        x = torch.cat(rows, 2)
+        return torch.cat([x[..., j:j + r].mean(3, keepdim=True)
+                          for j in range(0, x.shape[3], r)], 3)
+
+    def dense(x_q, x_c, q, kv, out):  # the N x M matrix, written out
+        query = q(x_q).flatten(2)
+        k, v = (t.flatten(2) for t in kv(pooled(x_c)).chunk(2, 1))
+        weights = torch.softmax(torch.einsum('bcn,bcm->bnm', query, k) / math.sqrt(6), dim=2)
+        return x_q + out(torch.einsum('bnm,bcm->bcn', weights, v).reshape(x_q.shape))
+    torch.testing.assert_close(out_opt, dense(x_opt, x_sar, attention.q_opt, attention.kv_sar,
+                                              attention.out_opt))
+    torch.testing.assert_close(out_sar, dense(x_sar, x_opt, attention.q_sar, attention.kv_opt,
+                                              attention.out_sar))
+    # long range: one SAR pixel in a corner moves the optical output in the far corner
+    moved = x_sar.clone()
+    moved[:, :, 0, 0] += 3
+    assert (attention(x_opt, moved)[0][:, :, -1, -1] - out_opt[:, :, -1, -1]).abs().min() > 1e-4
+
+
+def test_fim_cross_attention_feeds_eq1_and_the_gate_only_ablation():
+    torch.manual_seed(0)
+    s_opt, s_sar = torch.randn(1, 16, 8, 8), torch.randn(1, 16, 8, 8)
+    fim = FeatureInteractionModule(16).eval()
+    aligned = fim.cross_attention(fim.align_opt(s_opt), fim.align_sar(s_sar))
+    a = torch.sigmoid(fim.projector(torch.cat(aligned, dim=1)))            # Eq. 1
+    torch.testing.assert_close(fim(s_opt, s_sar)[1], s_sar * a)            # Eq. 2
+    # a SAR pixel far outside Eq. 1's 3x3 projector moves the map only with the attention
+    moved = s_sar.clone()
+    moved[:, :, 0, 0] += 3
+    far = (fim.attention_maps(s_opt, moved)[0] - fim.attention_maps(s_opt, s_sar)[0])[..., -1, -1]
+    assert far.abs().item() > 1e-6
+    gate_only = FeatureInteractionModule(16, cross_attention=False).eval()
+    assert gate_only.cross_attention is None
+    far = (gate_only.attention_maps(s_opt, moved)[0]
+           - gate_only.attention_maps(s_opt, s_sar)[0])[..., -1, -1]
+    assert far.abs().item() == 0
+    assert (sum(p.numel() for p in fim.parameters())
+            - sum(p.numel() for p in gate_only.parameters())) == 2 * (8 * 24 + 24 + 8 * 8 + 8)
+    # aligned width 8 = max(16 // 16, 8): per modality q 8 -> 8, kv 8 -> 16, out 8 -> 8, biased
+
+
+def test_fim_cross_attention_never_allocates_n_by_n():
+    """N = 16384 tokens (the stride-4 map of a 512 x 512 input): the score
+    matrix would be N^2 = 2.7e8 elements; forward and backward stay at the
+    size of the feature maps."""
+    attention = CrossModalAttention(6, kv_reduction=1)
+    x_opt, x_sar = torch.randn(1, 6, 128, 128, requires_grad=True), torch.randn(1, 6, 128, 128)
+    with MaxTensorSize() as probe:
+        sum(t.sum() for t in attention(x_opt, x_sar)).backward()
+    assert probe.largest <= 3 * 6 * 128 * 128 < (128 * 128) ** 2 // 100
+    assert x_opt.grad.abs().sum() > 0
+
+
 # ----------------------------------------------------------------- STCFM neck
 
 def test_stcfm_neck_shapes_ablation_and_gradients():
@@ -264,6 +356,9 @@ def test_stcfm_neck_shapes_ablation_and_gradients():
     knn = SpatioTemporalCommonFeatureModeling(CHANNELS, graph=dict(type='knn', k=4))
     assert [t.shape for t in knn(s_opt, s_sar)[1]] == [t.shape for t in s_sar]
 
+    assert [f.cross_attention.kv_reduction for f in neck.fims] == [8, 4, 2, 1]
+    with pytest.raises(ValueError, match='one factor per scale'):
+        SpatioTemporalCommonFeatureModeling(CHANNELS, kv_reduction=(8, 4))
     with pytest.raises(ValueError):
         neck(s_opt[:3], s_sar[:3])
     with pytest.raises(ValueError):

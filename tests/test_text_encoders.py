@@ -136,6 +136,17 @@ def test_cache_encodes_each_sentence_once():
     torch.testing.assert_close(uncached(batch), first)
 
 
+def test_embeddings_are_fp32_inside_a_bf16_autocast_region():
+    """A cached embedding must not depend on the precision of its first call."""
+    encoder = _tiny_encoder(cache_size=0)
+    plain = encoder(SENTENCES)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        inside = encoder(SENTENCES)
+        assert torch.mm(plain, plain.t()).dtype == torch.bfloat16  # autocast is on here
+    assert inside.dtype == torch.float32
+    assert torch.equal(inside, plain)
+
+
 def test_cache_is_bounded():
     encoder = _tiny_encoder(cache_size=2)
     encoder(SENTENCES)

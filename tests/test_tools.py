@@ -137,6 +137,9 @@ def test_two_process_gloo_training_and_testing_on_cpu(tmp_path):
     assert metric_values(dist_log, 'OA') == metric_values(single_log, 'OA')
 
 
+DEMO_CONFIG = 'configs/stsf/stsf_tiny_synthetic-sn6.py'
+
+
 def test_demo_pipeline_trains_tests_and_writes_georeferenced_pictures(tmp_path):
     """The README main job on a small scale: synthetic optical-SAR data ->
     train -> test with --show-dir (PNG panels + GeoTIFF predictions) and --tta."""

@@ -30,10 +30,15 @@ anything else takes the eager path, which computes the same function.
 Under ``torch.autocast('cpu', dtype=torch.bfloat16)`` (bf16 inference,
 :mod:`mmcd_plugin.utils.precision`) the fused path computes in bf16, as
 autocast's own convolution does: input and residual are cast to bf16, the
-weight is packed once in bf16 (the fp32 parameter is kept), the bias is
-cast at each call (oneDNN's fused sum wants it in the input's dtype) and
-the output is bf16. Without this the direct oneDNN call would
-bypass autocast and stay in fp32.
+weight is packed once in bf16 (the fp32 parameter is kept) and the output
+is bf16. The bias stays fp32 (oneDNN adds it to the fp32 accumulator); where
+a residual is fused, whose sum wants a bias of the input's dtype, it is
+added to the residual in fp32 before that is cast. Autocast's convolution
+rounds the bias to bf16 instead, which after BatchNorm folding (biases of
+magnitude 1-10, bf16 steps of 0.008-0.06) shifts every pixel of a channel
+the same way: a systematic error that the rounding of products does not
+have (tested, ``tests/test_fused_convolution.py``). Without this path the
+direct oneDNN call would bypass autocast and stay in fp32.
 """
 from typing import Dict, Optional, Tuple
 
@@ -41,6 +46,8 @@ import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.backbones.resnet import BasicBlock, Bottleneck
 from torch import Tensor, nn
+
+from mmcd_plugin.utils.precision import bf16_autocast_on_cpu
 
 #: oneDNN's convolution with post-ops (the kernels torch.compile uses on CPU).
 ONEDNN_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(
@@ -77,13 +84,15 @@ class FusedConv2d(nn.Conv2d):
         """
         dtype = self._fused_dtype(x, residual)
         if dtype is None:
-            out = super().forward(x)
+            out = self._eager_conv(x)
             if residual is not None:
                 out = out + residual
             return out.relu_() if relu else out
-        x = x.to(dtype)
-        residual = None if residual is None else residual.to(dtype)
-        bias = None if self.bias is None else self.bias.to(dtype)
+        x, bias = x.to(dtype), self.bias
+        if residual is not None:  # the fused sum wants a bias of the input's dtype
+            if bias is not None and dtype != torch.float32:
+                residual, bias = residual.float() + bias.view(1, -1, 1, 1), None
+            residual = residual.to(dtype)
         args = (self._packed_weight(x.shape, dtype), bias, self.padding, self.stride,
                 self.dilation, self.groups)
         if residual is None:
@@ -91,6 +100,15 @@ class FusedConv2d(nn.Conv2d):
                 x, *args, 'relu' if relu else 'none', [], '')
         return torch.ops.mkldnn._convolution_pointwise.binary(
             x, residual, *args, 'add', None, 'relu' if relu else None, [], '')
+
+    def _eager_conv(self, x: Tensor) -> Tensor:
+        """``nn.Conv2d``'s forward, but under bf16 autocast with the bias
+        added in fp32 and the sum rounded once (autocast would round the
+        bias itself)."""
+        if self.bias is None or not bf16_autocast_on_cpu():
+            return super().forward(x)
+        out = self._conv_forward(x, self.weight, None)
+        return (out.float() + self.bias.view(1, -1, 1, 1)).to(out.dtype)
 
     def _fused_dtype(self, x: Tensor, residual: Optional[Tensor]) -> Optional[torch.dtype]:
         """The dtype the fused path computes in (bf16 under CPU autocast to
@@ -103,8 +121,7 @@ class FusedConv2d(nn.Conv2d):
                 and not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors)))
         if not runs:
             return None
-        if torch.is_autocast_enabled('cpu') and \
-                torch.get_autocast_dtype('cpu') == torch.bfloat16:
+        if bf16_autocast_on_cpu():
             return torch.bfloat16
         return torch.float32 if x.dtype == torch.float32 == self.weight.dtype else None
 

@@ -13,7 +13,9 @@ linear (``docs/benchmarks.md``).
 Re-typing (:func:`pack_linear`) changes only ``forward``: parameters,
 buffers and state-dict keys stay, and outside bf16 autocast on CPU, or with
 autograd recording, the layer is ``nn.Linear``. Its output is bf16, as
-autocast's linear would give.
+autocast's linear would give; unlike autocast, the bias stays fp32 (added to
+oneDNN's fp32 accumulator before the result is rounded), so it carries no
+per-channel rounding offset.
 """
 from typing import Optional
 
@@ -21,15 +23,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mmcd_plugin.utils.precision import bf16_autocast_on_cpu
+
 #: oneDNN's linear on a prepacked weight.
 ONEDNN_LINEAR_AVAILABLE = torch.backends.mkldnn.is_available() and hasattr(
     torch.ops.mkldnn, '_linear_pointwise')
-
-
-def bf16_autocast_on_cpu() -> bool:
-    """Whether CPU autocast to bf16 is active."""
-    return torch.is_autocast_enabled('cpu') and \
-        torch.get_autocast_dtype('cpu') == torch.bfloat16
 
 
 class PackedLinear(nn.Linear):
@@ -57,8 +55,7 @@ class PackedLinear(nn.Linear):
                   None if self.bias is None else (self.bias.data_ptr(), self.bias._version))
         if self.__dict__.get('_packed_source') != source:
             weight = self.weight.detach().to(torch.bfloat16)
-            bias: Optional[Tensor] = None if self.bias is None else \
-                self.bias.detach().to(torch.bfloat16)
+            bias: Optional[Tensor] = None if self.bias is None else self.bias.detach()
             self._packed_weights = (torch.ops.mkldnn._reorder_linear_weight(weight), bias)
             self._packed_source = source
         return self._packed_weights

@@ -11,8 +11,8 @@ request on such a CPU falls back to fp32 with one log line saying why
 bf16 here is ``torch.autocast``: matmuls, convolutions and attention run in
 bf16, everything autocast keeps in fp32 stays there, and the weights stay
 fp32 (checkpoints and training are unchanged). What the numbers leave the
-network as is fp32 on purpose: :func:`fp32_logits` makes every decode
-head's classifier return fp32 logits, so the resize to the input size,
+network as is fp32 on purpose: :func:`fp32_logits` runs every decode
+head's classifier in fp32, so the logits, the resize to the input size,
 softmax, argmax, the scene stitching accumulators and the metrics all work in
 fp32.
 """
@@ -28,6 +28,12 @@ PRECISIONS = ('fp32', 'bf16')
 BF16_CPU_FLAGS = ('avx512_bf16', 'amx_bf16')
 #: Decode-head attributes holding the final classifier (mmseg's and ours).
 CLASSIFIER_NAMES = ('conv_seg', )
+
+
+def bf16_autocast_on_cpu() -> bool:
+    """Whether CPU autocast to bf16 is active."""
+    return torch.is_autocast_enabled('cpu') and \
+        torch.get_autocast_dtype('cpu') == torch.bfloat16
 
 
 def bf16_unsupported_reason(device: str = 'cpu') -> Optional[str]:
@@ -76,17 +82,34 @@ def inference_precision(precision: str, device: str = 'cpu') -> Iterator[None]:
         yield
 
 
-def _to_fp32(module: nn.Module, inputs, output):
-    return output.float()
+def _classifier_in_fp32(module: nn.Module, args: tuple) -> tuple:
+    """Forward pre-hook: autocast off for the classifier, its input fp32."""
+    device_type = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
+    module._autocast_before = (device_type, torch.is_autocast_enabled(device_type))
+    torch.set_autocast_enabled(device_type, False)
+    return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a
+                 for a in args)
+
+
+def _autocast_back(module: nn.Module, args: tuple, output):
+    """Forward hook (also after an exception): autocast as it was."""
+    device_type, enabled = module.__dict__.pop('_autocast_before', ('cpu', None))
+    if enabled is not None:
+        torch.set_autocast_enabled(device_type, enabled)
+    return output.float() if torch.is_tensor(output) else output
 
 
 def fp32_logits(model: nn.Module) -> List[torch.utils.hooks.RemovableHandle]:
-    """Make every classifier of ``model`` (modules named in
-    :data:`CLASSIFIER_NAMES`, mmseg's ``conv_seg``) return fp32 logits.
+    """Run every classifier of ``model`` (modules named in
+    :data:`CLASSIFIER_NAMES`, mmseg's ``conv_seg``) in fp32, autocast or not.
 
-    The classifier still multiplies in bf16 under autocast; only its output
-    is widened, so what follows it (resize, softmax, argmax, accumulation)
-    is fp32. Idempotent.
+    The classifier is a thin 1x1 convolution (or linear layer), a negligible
+    part of the work, but its output is the decision: in bf16 its bias would
+    be rounded (e.g. 2.3 by up to 0.008), an offset of every pixel's logit in
+    the same direction, and its products would round near the threshold. So
+    a pre-hook switches autocast off and widens the input, and a hook
+    (called on exceptions too) switches it back; the logits and everything
+    after them (resize, softmax, argmax, accumulation) are fp32. Idempotent.
 
     Returns:
         list: The hooks' handles (``handle.remove()`` undoes it).
@@ -95,6 +118,7 @@ def fp32_logits(model: nn.Module) -> List[torch.utils.hooks.RemovableHandle]:
     for name, module in model.named_modules():
         if name.rsplit('.', 1)[-1] in CLASSIFIER_NAMES and \
                 not getattr(module, '_fp32_logits', False):
-            handles.append(module.register_forward_hook(_to_fp32))
+            handles.append(module.register_forward_pre_hook(_classifier_in_fp32))
+            handles.append(module.register_forward_hook(_autocast_back, always_call=True))
             module._fp32_logits = True
     return handles

@@ -24,10 +24,11 @@ channels = 200
 levels = [channels] * 4
 num_classes = 2
 # Eq. 5 with the paper's alpha, beta, gamma = 0.4, 0.3, 0.3 (softmax focal: mmseg's
-# sigmoid FocalLoss fails on CPU with index labels; Dice / Lovasz are mmseg's).
+# sigmoid FocalLoss fails on CPU with index labels; Dice per class, averaged, with mmseg's
+# V-Net formula: mmseg's DiceLoss would flatten C x H x W; Lovasz is mmseg's).
 seg_losses = [
     dict(type='SoftmaxFocalLoss', gamma=2.0, loss_weight=0.4),
-    dict(type='DiceLoss', use_sigmoid=False, loss_weight=0.3),
+    dict(type='ClassMeanDiceLoss', loss_weight=0.3),
     dict(type='LovaszLoss', loss_type='multi_class', per_image=False, reduction='none',
          loss_weight=0.3),
 ]

@@ -6,10 +6,13 @@ alignment", Eq. 1-5 and Fig. 4. At every scale i the modality-specific
 features S^i_opt, S^i_sar (same channel count C_i) pass through
 
 * the bi-temporal **feature interaction module (FIM)**, Eq. 1-2: both are
-  projected into a common space by a modality-alignment layer, concatenated,
-  and a Conv3x3 -> BN -> sigmoid projector gives a spatial attention map
-  A^i in [0, 1]^{H x W x 1}; ``C^st_m = S_m (.) A_m`` re-weights the
-  *original* features (Eq. 2 multiplies S^i_m, not the aligned ones);
+  projected into a common space by a modality-alignment layer, exchange
+  information by a global cross-attention (each modality's positions attend
+  to all of the other's; the text names it, no equation gives it),
+  are concatenated, and a Conv3x3 -> BN -> sigmoid projector gives a spatial
+  attention map A^i in [0, 1]^{H x W x 1}; ``C^st_m = S_m (.) A_m``
+  re-weights the *original* features (Eq. 2 multiplies S^i_m, not the
+  aligned ones);
 * the **graph structure feature modeling (GSFM)**, Eq. 3-5: every spatial
   position is a graph node; per modality
   ``X1 = A (C^st W1) + b1`` (Eq. 3), ``X2 = X1 - C^st`` (Eq. 4, the
@@ -25,6 +28,20 @@ Points the paper leaves open, each an argument of
   ``C // align_reduction`` channels (at least ``min(C, 8)``). The aligned
   features only feed the attention projector (Eq. 1); ``align_reduction=None``
   drops the layer and concatenates the raw features, as Eq. 1 literally writes.
+* *Cross-attention* (named in the text, "The FIM captures temporal
+  dependencies through a cross-attention mechanism", with no equation):
+  single-head, exact softmax, global, at the aligned width, residual, one
+  direction per modality, placed before the Eq. 1 projector. Global because
+  the text asks for long-range dependencies; the keys and values are the
+  other modality's features average-pooled by ``kv_reduction`` (default
+  8, 4, 2, 1 at strides 4-32, SegFormer's spatial-reduction ratios), so at a
+  512 x 512 input every position attends to the other image's 16 x 16
+  summary. Memory is O(HW) through the fused attention kernel (see
+  :class:`CrossModalAttention`). ``kv_reduction=1`` is full N x N attention
+  (9.5 GFLOPs at 512 x 512 with Hiera-S channels, almost all at stride 4,
+  and on 2 CPU cores slower than the rest of the neck by 5x in inference and
+  17x in training: ``benchmark_stcfm_memory.py``). ``cross_attention=False``
+  is the gate-only FIM (Eq. 1-2 alone), an ablation.
 * *One map or two* (Eq. 1 writes A^i with one channel, Eq. 2 writes A^i_m):
   ``attention='shared'`` (default, literal Eq. 1) applies the one map to both
   modalities; ``'per_modality'`` predicts one map per modality.
@@ -57,11 +74,13 @@ Points the paper leaves open, each an argument of
   ``use_fim=use_gsfm=False`` is the baseline without STCFM.
 
 Parameter budget: Table VI gives 0.72 M trainable parameters for the whole
-"Siamese SAM2" model (adapters + STCFM + PGFFM + decoder), so the defaults
-are light (``align_reduction=16, gcn_reduction=32, refine='dwconv'``:
-0.34 M at in_channels [96, 192, 384, 768], of which FIM 0.10 M). Full-width
-settings (``align_reduction=1, gcn_reduction=1``) cost 4.8 M with
-``refine='dwconv'`` and 18.8 M with ``refine='conv'``.
+"Siamese SAM2" model (adapters + STCFM + PGFFM + decoder) and 29.01 M for
+SAM2 + Swin, which leaves 1.49 M beside Swin-T's 27.52 M; so the defaults are
+light (``align_reduction=16, gcn_reduction=32, refine='dwconv'``: 0.37 M at
+in_channels [96, 192, 384, 768], of which FIM 0.13 M and its cross-attention
+0.03 M; 0.34 M gate-only). Full-width settings (``align_reduction=1,
+gcn_reduction=1``) cost 11.0 M with ``refine='dwconv'`` (4.8 M gate-only) and
+25.1 M with ``refine='conv'``.
 
 Memory is linear in the number of pixels with the grid graph
 (``tools/analysis_tools/benchmark_stcfm_memory.py``).
@@ -309,11 +328,84 @@ def build_graph(cfg: Union[str, Dict, GridGraph, KNNGraph]):
 # FIM (Eq. 1-2)
 # --------------------------------------------------------------------------
 
+class CrossModalAttention(nn.Module):
+    """Global single-head cross-attention between the two modalities (FIM).
+
+    With ``X_opt``, ``X_sar`` the aligned features as N = H W tokens and
+    ``P(X)`` the same features average-pooled by ``kv_reduction`` (M = N / r^2
+    tokens), ``X'_opt = X_opt + W_o softmax(Q_opt K_sar^T / sqrt(d)) V_sar``
+    with ``Q_opt = W_q X_opt``, ``K_sar, V_sar = W_kv P(X_sar)``, and the same
+    with the modalities swapped (one set of 1x1 projections per modality, at
+    the aligned width d). Every position of one modality attends to the whole
+    image of the other (the paper's "long-range dependencies"), exact softmax.
+
+    Pooling the keys and values is SegFormer's spatial-reduction attention
+    (mmseg's MiT, reduction 8, 4, 2, 1 at strides 4-32), here parameter-free:
+    a linear projection commutes with average pooling, so pooling first only
+    saves work. ``kv_reduction=1`` is full N x N attention. Either way the
+    products run in torch's fused ``scaled_dot_product_attention``, whose
+    kernels work on blocks of keys: memory O((N + M) d), never N x M; time
+    O(N M d). The attention runs in fp32 under autocast as well (it is a
+    small part of the work, and the softmax stays exact).
+
+    Args:
+        channels (int): d, the width of the aligned features.
+        kv_reduction (int): Pooling factor r of keys and values. Defaults
+            to 1.
+    """
+
+    def __init__(self, channels: int, kv_reduction: int = 1):
+        super().__init__()
+        if kv_reduction < 1:
+            raise ValueError(f'kv_reduction must be >= 1, got {kv_reduction}')
+        self.kv_reduction = kv_reduction
+        self.q_opt, self.q_sar = nn.Conv2d(channels, channels, 1), nn.Conv2d(channels, channels, 1)
+        self.kv_opt = nn.Conv2d(channels, 2 * channels, 1)
+        self.kv_sar = nn.Conv2d(channels, 2 * channels, 1)
+        self.out_opt = nn.Conv2d(channels, channels, 1)
+        self.out_sar = nn.Conv2d(channels, channels, 1)
+
+    @staticmethod
+    def tokens(x: Tensor) -> Tensor:
+        """(B, C, H, W) -> (B, 1, H W, C) fp32, one head, contiguous: the fused
+        kernels need unit stride along C, else torch falls back to the math
+        path and builds the N x M matrix."""
+        return x.flatten(2).transpose(1, 2).float().contiguous()[:, None]
+
+    def keys_values(self, x: Tensor, kv: nn.Conv2d) -> Tuple[Tensor, Tensor]:
+        """K, V of the context pooled in r x r blocks (the last ones cut at
+        the border): ceil(H / r) x ceil(W / r) positions."""
+        if self.kv_reduction > 1:
+            x = F.avg_pool2d(x, self.kv_reduction, ceil_mode=True)
+        return kv(x).chunk(2, dim=1)
+
+    def attend(self, query: Tensor, context: Tensor, q: nn.Conv2d, kv: nn.Conv2d,
+               out: nn.Conv2d) -> Tensor:
+        """``query + W_o softmax(Q K^T / sqrt(d)) V`` on the query's grid."""
+        tokens = [self.tokens(t) for t in (q(query), *self.keys_values(context, kv))]
+        with torch.autocast(query.device.type, enabled=False):
+            mixed = F.scaled_dot_product_attention(*tokens)[:, 0]
+        mixed = mixed.transpose(1, 2).reshape(query.shape[0], -1, *query.shape[2:])
+        return query + out(mixed.to(query.dtype))
+
+    def forward(self, x_opt: Tensor, x_sar: Tensor) -> Tuple[Tensor, Tensor]:
+        return (self.attend(x_opt, x_sar, self.q_opt, self.kv_sar, self.out_opt),
+                self.attend(x_sar, x_opt, self.q_sar, self.kv_opt, self.out_sar))
+
+
 class FeatureInteractionModule(BaseModule):
     """Bi-temporal feature interaction (FIM), Eq. 1-2, at one scale.
 
-    ``A = sigmoid(BN(Conv3x3([align_opt(S_opt), align_sar(S_sar)])))``,
-    ``C^st_m = S_m (.) A_m``.
+    ``X_m = align_m(S_m)``; ``X'_opt, X'_sar = CrossAttention(X_opt, X_sar)``
+    (Sec. IV-C: "The FIM captures temporal dependencies through a
+    cross-attention mechanism", see :class:`CrossModalAttention`);
+    ``A = sigmoid(BN(Conv3x3([X'_opt, X'_sar])))`` (Eq. 1),
+    ``C^st_m = S_m (.) A_m`` (Eq. 2).
+
+    The paper names the cross-attention but gives no equation for it or for
+    where it sits; we place it between the alignment layer and the Eq. 1
+    projector, so the attention map A that re-weights the original features
+    is computed from cross-attended features, and Eq. 1-2 stay as written.
 
     Args:
         channels (int): C of both S_opt and S_sar.
@@ -323,6 +415,12 @@ class FeatureInteractionModule(BaseModule):
         attention (str): 'shared' (one H x W map for both modalities, Eq. 1)
             or 'per_modality' (one map each, Eq. 2's A_m). Defaults to
             'shared'.
+        cross_attention (bool): Cross-attention between the aligned features
+            before Eq. 1 (the paper's FIM); False gives the gate-only FIM
+            (Eq. 1-2 on the aligned features alone), an ablation. Defaults
+            to True.
+        kv_reduction (int): Key/value pooling factor of the cross-attention
+            (:class:`CrossModalAttention`). Defaults to 1.
         norm_cfg (dict): Norm layers. Defaults to dict(type='BN').
         act_cfg (dict): Activation of the alignment layers. Defaults to
             dict(type='ReLU').
@@ -330,7 +428,8 @@ class FeatureInteractionModule(BaseModule):
     """
 
     def __init__(self, channels: int, align_reduction: Optional[int] = 16,
-                 attention: str = 'shared', norm_cfg: Dict = dict(type='BN'),
+                 attention: str = 'shared', cross_attention: bool = True,
+                 kv_reduction: int = 1, norm_cfg: Dict = dict(type='BN'),
                  act_cfg: Dict = dict(type='ReLU'), init_cfg: Optional[Dict] = None):
         super().__init__(init_cfg)
         if attention not in ('shared', 'per_modality'):
@@ -343,6 +442,8 @@ class FeatureInteractionModule(BaseModule):
             aligned = reduced_width(channels, align_reduction)
             self.align_opt = ConvModule(channels, aligned, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
             self.align_sar = ConvModule(channels, aligned, 1, norm_cfg=norm_cfg, act_cfg=act_cfg)
+        self.cross_attention = (CrossModalAttention(aligned, kv_reduction)
+                                if cross_attention else None)
         maps = 1 if attention == 'shared' else 2
         self.projector = ConvModule(2 * aligned, maps, 3, padding=1, norm_cfg=norm_cfg,
                                     act_cfg=None)
@@ -354,6 +455,8 @@ class FeatureInteractionModule(BaseModule):
             aligned = [self.align_opt(s_opt), self.align_sar(s_sar)]
         else:
             aligned = [s_opt, s_sar]
+        if self.cross_attention is not None:
+            aligned = self.cross_attention(*aligned)
         maps = torch.sigmoid(self.projector(torch.cat(aligned, dim=1)))
         if self.attention == 'shared':
             return maps, maps
@@ -490,6 +593,12 @@ class SpatioTemporalCommonFeatureModeling(BaseModule):
             Defaults to 'shared'.
         align_reduction (int, optional): FIM alignment width divisor; None for
             no alignment layer. Defaults to 16.
+        cross_attention (bool): FIM cross-attention between the modalities
+            (the paper's FIM); False for the gate-only FIM. Defaults to True.
+        kv_reduction (int | Sequence[int]): Key/value pooling factor of the
+            cross-attention per scale (one int: every scale); 1 for full
+            attention. Defaults to (8, 4, 2, 1), SegFormer's ratios at
+            strides 4-32.
         gcn_reduction (int): GSFM weight rank divisor; 1 for full matrices.
             Defaults to 32.
         graph (str | dict): GSFM adjacency, 'grid' (default),
@@ -506,7 +615,9 @@ class SpatioTemporalCommonFeatureModeling(BaseModule):
 
     def __init__(self, in_channels: Sequence[int], use_fim: bool = True,
                  use_gsfm: bool = True, attention: str = 'shared',
-                 align_reduction: Optional[int] = 16, gcn_reduction: int = 32,
+                 align_reduction: Optional[int] = 16, cross_attention: bool = True,
+                 kv_reduction: Union[int, Sequence[int]] = (8, 4, 2, 1),
+                 gcn_reduction: int = 32,
                  graph: Union[str, Dict] = 'grid', refine: str = 'dwconv',
                  norm_cfg: Dict = dict(type='BN'), act_cfg: Dict = dict(type='ReLU'),
                  init_cfg=None):
@@ -514,9 +625,15 @@ class SpatioTemporalCommonFeatureModeling(BaseModule):
         self.in_channels = list(in_channels)
         self.use_fim, self.use_gsfm = use_fim, use_gsfm
         build_graph(graph)  # fail early on a bad graph config
+        if isinstance(kv_reduction, int):
+            kv_reduction = [kv_reduction] * len(self.in_channels)
+        if len(kv_reduction) != len(self.in_channels):
+            raise ValueError(f'kv_reduction {tuple(kv_reduction)} needs one factor per scale '
+                             f'of in_channels {self.in_channels}')
         self.fims = nn.ModuleList(
-            FeatureInteractionModule(c, align_reduction, attention, norm_cfg, act_cfg)
-            for c in self.in_channels) if use_fim else None
+            FeatureInteractionModule(c, align_reduction, attention, cross_attention, r,
+                                     norm_cfg, act_cfg)
+            for c, r in zip(self.in_channels, kv_reduction)) if use_fim else None
         self.gsfms_opt, self.gsfms_sar = [nn.ModuleList(
             GraphStructureFeatureModeling(c, gcn_reduction, graph, refine, norm_cfg, act_cfg)
             for c in self.in_channels) if use_gsfm else None for _ in range(2)]

@@ -12,7 +12,10 @@ This base class holds what follows from that and nothing model specific:
 * with ``save_weights=False`` (the default) the encoder's weights are left out
   of the model's checkpoints and a checkpoint without them loads without
   "missing keys": they come from the encoder's own pretrained file at build
-  time, and a deployed model that never sees text does not carry them.
+  time, and a deployed model that never sees text does not carry them;
+* the encoder runs in fp32 even inside a bf16/fp16 autocast region: a
+  cached embedding must not depend on the precision of the call that first
+  computed it, and a batch of sentences costs little next to the images.
 
 Subclasses implement :meth:`encode_uncached` and set ``embed_dim``.
 """
@@ -94,8 +97,9 @@ class FrozenTextEncoder(BaseModule):
         return out
 
     def _encode_batched(self, texts: List[str]) -> Tensor:
-        chunks = [self.encode_uncached(texts[i:i + self.batch_size])
-                  for i in range(0, len(texts), self.batch_size)]
+        with torch.autocast(self._device().type, enabled=False):
+            chunks = [self.encode_uncached(texts[i:i + self.batch_size])
+                      for i in range(0, len(texts), self.batch_size)]
         return torch.cat(chunks).float()
 
     def _device(self) -> torch.device:
