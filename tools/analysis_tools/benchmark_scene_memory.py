@@ -2,8 +2,9 @@
 
 Writes synthetic pre/post GeoTIFF scenes of each ``--sizes`` entry (3-band
 uint8, EPSG:32631, 0.5 m pixels, tiled + deflate; textured ground with
-rectangular "buildings" that appear between the dates), saves the tiny
-config's model with random weights as a Runner-layout checkpoint, then runs
+rectangular "buildings" that appear between the dates), saves the config's
+model with random weights as a Runner-layout checkpoint (its pretrained-weight
+paths dropped, so no weights need downloading), then runs
 the whole scene pipeline (windowed inference, stitching, GeoTIFFs with
 probabilities, polygons, report) once per size, each in a fresh subprocess,
 and reports that process's peak resident set size (``ru_maxrss``: everything
@@ -109,8 +110,12 @@ def write_region_map(path: str, size: int) -> None:
             dst.write(region[None].astype(np.uint8), window=Window(0, first, size, ROWS_PER_WRITE))
 
 
-def save_random_checkpoint(config: str, path: str) -> None:
+def save_random_model(config: str, work_dir: str) -> str:
+    """Save ``config`` without its pretrained-weight paths (random weights:
+    the benchmark needs no downloads) and its model's random weights as a
+    Runner-layout checkpoint; return the saved config's path."""
     import torch
+    from get_flops import strip_pretrained
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
@@ -118,11 +123,15 @@ def save_random_checkpoint(config: str, path: str) -> None:
     from mmcd_plugin.apis.scene_inferencer import dataset_meta_from_config
     from mmcd_plugin.registry import MODELS
     cfg = Config.fromfile(config)
+    cfg.model = strip_pretrained(cfg.model.to_dict())
+    config = osp.join(work_dir, 'random_config.py')
+    cfg.dump(config)
     init_default_scope('mmcd_plugin')
     torch.manual_seed(0)
     model = MODELS.build(cfg.model)
     torch.save(dict(meta=dict(dataset_meta=dataset_meta_from_config(cfg)),
-                    state_dict=model.state_dict()), path)
+                    state_dict=model.state_dict()), osp.join(work_dir, 'random.pth'))
+    return config
 
 
 def worker(args) -> None:
@@ -159,17 +168,18 @@ def worker(args) -> None:
 def main():
     args = parse_args()
     sys.path.insert(0, REPO)
+    sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
     if args.worker:
         return worker(args)
     os.makedirs(args.work_dir, exist_ok=True)
-    save_random_checkpoint(args.config, osp.join(args.work_dir, 'random.pth'))
+    model_config = save_random_model(args.config, args.work_dir)
     results = []
     runs = [(stage, size, precision) for stage in args.stages for size in args.sizes
             for precision in (args.precisions if stage == 'scene' else ['fp32'])]
     for stage, size, precision in runs:
         prepare(args, stage, size)
         command = [sys.executable, __file__, '--worker', stage, str(size), precision,
-                   '--config', args.config, '--window', str(args.window),
+                   '--config', model_config, '--window', str(args.window),
                    '--overlap', str(args.overlap), '--batch-size', str(args.batch_size),
                    '--work-dir', args.work_dir]
         out = subprocess.run(command, check=True, capture_output=True, text=True,
