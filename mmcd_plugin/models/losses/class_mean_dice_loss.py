@@ -59,7 +59,9 @@ class ClassMeanDiceLoss(DiceLoss):
                 avg_factor=None, reduction_override=None, ignore_index: int = 255,
                 **kwargs) -> Tensor:
         """``pred``: ``(N, C, H, W)`` logits; ``target``: ``(N, H, W)`` labels
-        in ``[0, C)`` or ``ignore_index`` (the decode head passes its own)."""
+        in ``[0, C)`` or ``ignore_index`` (the decode head passes its own).
+        ``weight``, ``avg_factor`` and ``reduction_override`` are mmseg's loss
+        interface; the result is always the mean over present classes."""
         if pred.dim() != 4 or pred.shape[1] < 2 or target.shape != (pred.shape[0],
                                                                    *pred.shape[2:]):
             raise ValueError(f'ClassMeanDiceLoss expects (N, C >= 2, H, W) logits and (N, H, W) '
