@@ -10,7 +10,7 @@ from .random_state_hook import RandomStateHook
 from .visualization_hook import ChangeVisualizationHook
 
 __all__ = ['AtomicCheckpointHook', 'AtomicLocalBackend', 'BackgroundBatchIterator',
-           'CPUAmpOptimWrapper', 'ChangeVisualizationHook', 'CheckpointError', 'InferenceOptimizationHook',
-           'NonFiniteCheckHook', 'PrefetchingEpochBasedTrainLoop',
+           'CPUAmpOptimWrapper', 'ChangeVisualizationHook', 'CheckpointError',
+           'InferenceOptimizationHook', 'NonFiniteCheckHook', 'PrefetchingEpochBasedTrainLoop',
            'PrefetchingIterBasedTrainLoop', 'RandomStateHook', 'allow_mmengine_checkpoints',
            'atomic_write', 'cached_train_mode', 'load_local_checkpoint']

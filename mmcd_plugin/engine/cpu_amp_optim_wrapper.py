@@ -19,9 +19,9 @@ class CPUAmpOptimWrapper(OptimWrapper):
     casts copies of the weights for each matmul and convolution); bf16 has
     fp32's exponent range, so gradients neither underflow nor overflow the
     way fp16 ones do, and no gradient scaler is needed (none is used:
-    ``backward`` and ``step`` are the base class's). The classifiers return
-    fp32 logits (:func:`~mmcd_plugin.utils.precision.fp32_logits`), so the
-    losses and their softmaxes are computed in fp32.
+    ``backward`` and ``step`` are the base class's). The classifiers run in
+    fp32 (:func:`~mmcd_plugin.utils.precision.fp32_logits`), so the logits,
+    the losses and their softmaxes are fp32.
 
     ``tools/train.py --amp`` picks this wrapper on a machine without a GPU
     (on a CPU without native bf16 it keeps fp32, with a log line). Accepts

@@ -134,8 +134,8 @@ class FusedConv2d(nn.Conv2d):
         key = (tuple(input_shape), dtype)
         if key not in packed:
             packed[key] = torch.ops.mkldnn._reorder_convolution_weight(
-                self.weight.detach().to(dtype), self.padding, self.stride, self.dilation, self.groups,
-                list(input_shape))
+                self.weight.detach().to(dtype), self.padding, self.stride, self.dilation,
+                self.groups, list(input_shape))
         return packed[key]
 
     def __getstate__(self) -> dict:

@@ -95,9 +95,9 @@ def optimize_for_inference(model: nn.Module, fuse_conv_bn: bool = True,
             (:func:`~mmcd_plugin.utils.packed_linear.pack_linear`; fp32
             runs are unchanged). Defaults to True.
 
-    The classifiers always return fp32 logits
+    The classifiers always run in fp32
     (:func:`~mmcd_plugin.utils.precision.fp32_logits`): a no-op in fp32,
-    the widening of the last layer's output under bf16 autocast.
+    autocast switched off around them under bf16.
 
     Returns:
         nn.Module: The same (unwrapped) model.

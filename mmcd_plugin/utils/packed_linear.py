@@ -17,8 +17,6 @@ autocast's linear would give; unlike autocast, the bias stays fp32 (added to
 oneDNN's fp32 accumulator before the result is rounded), so it carries no
 per-channel rounding offset.
 """
-from typing import Optional
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -45,8 +43,8 @@ class PackedLinear(nn.Linear):
                                                   'none', [], '')
 
     def _runs_packed(self, x: Tensor) -> bool:
-        return (ONEDNN_LINEAR_AVAILABLE and bf16_autocast_on_cpu() and not torch.jit.is_tracing()
-                and x.device.type == 'cpu' and self.weight.device.type == 'cpu'
+        return (ONEDNN_LINEAR_AVAILABLE and bf16_autocast_on_cpu()
+                and not torch.jit.is_tracing() and x.device.type == 'cpu' and self.weight.device.type == 'cpu'
                 and x.dtype in (torch.float32, torch.bfloat16)
                 and not (torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)))
 
@@ -55,7 +53,7 @@ class PackedLinear(nn.Linear):
                   None if self.bias is None else (self.bias.data_ptr(), self.bias._version))
         if self.__dict__.get('_packed_source') != source:
             weight = self.weight.detach().to(torch.bfloat16)
-            bias: Optional[Tensor] = None if self.bias is None else self.bias.detach()
+            bias = None if self.bias is None else self.bias.detach()
             self._packed_weights = (torch.ops.mkldnn._reorder_linear_weight(weight), bias)
             self._packed_source = source
         return self._packed_weights

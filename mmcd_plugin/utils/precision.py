@@ -84,18 +84,18 @@ def inference_precision(precision: str, device: str = 'cpu') -> Iterator[None]:
 
 def _classifier_in_fp32(module: nn.Module, args: tuple) -> tuple:
     """Forward pre-hook: autocast off for the classifier, its input fp32."""
-    device_type = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
-    module._autocast_before = (device_type, torch.is_autocast_enabled(device_type))
-    torch.set_autocast_enabled(device_type, False)
+    kind = next((a.device.type for a in args if torch.is_tensor(a)), 'cpu')
+    module._autocast_before = (kind, torch.is_autocast_enabled(kind))
+    torch.set_autocast_enabled(kind, False)
     return tuple(a.float() if torch.is_tensor(a) and a.is_floating_point() else a
                  for a in args)
 
 
 def _autocast_back(module: nn.Module, args: tuple, output):
     """Forward hook (also after an exception): autocast as it was."""
-    device_type, enabled = module.__dict__.pop('_autocast_before', ('cpu', None))
+    kind, enabled = module.__dict__.pop('_autocast_before', ('cpu', None))
     if enabled is not None:
-        torch.set_autocast_enabled(device_type, enabled)
+        torch.set_autocast_enabled(kind, enabled)
     return output.float() if torch.is_tensor(output) else output
 
 
