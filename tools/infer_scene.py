@@ -54,8 +54,8 @@ def parse_args(argv=None):
                         'sums are fused into the convolutions, the model runs channels-last '
                         'and freed memory is reused: same outputs, faster)')
     parser.add_argument('--precision', choices=PRECISIONS, default='fp32',
-                        help='bf16: matmuls and convolutions in bfloat16 (about 2x faster on '
-                        'CPUs with avx512_bf16 / AMX; falls back to fp32 with a log line '
+                        help='bf16: matmuls and convolutions in bfloat16 (1.6-1.8x faster scenes '
+                        'on CPUs with avx512_bf16 / AMX, docs/benchmarks.md; falls back to fp32 with a log line '
                         'elsewhere); stitching, softmax and argmax stay fp32')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys')

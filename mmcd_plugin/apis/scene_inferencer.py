@@ -145,11 +145,11 @@ class ChangeSceneInferencer(BaseInferencer):
             (:func:`mmcd_plugin.utils.optimize_for_inference`: the same
             outputs, faster). Defaults to True.
         precision (str): 'fp32' or 'bf16': matmuls and convolutions in
-            bfloat16 under ``torch.autocast`` (2x faster on CPUs with
-            ``avx512_bf16`` / AMX, see ``docs/benchmarks.md``); the logits
-            leave the network in fp32, so stitching, softmax and argmax stay
-            fp32. Falls back to fp32 with a log line where bf16 is not
-            native. Defaults to 'fp32'.
+            bfloat16 under ``torch.autocast`` (STSF-Net's scenes 1.6x and
+            LSAFNet's 1.8x faster on a 2-core CPU with ``avx512_bf16``, see
+            ``docs/benchmarks.md``); the classifier, logits, stitching,
+            softmax and argmax stay fp32. Falls back to fp32 with a log
+            line where bf16 is not native. Defaults to 'fp32'.
 
     Example::
 

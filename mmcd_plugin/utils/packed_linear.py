@@ -2,13 +2,12 @@
 
 Under ``torch.autocast('cpu', dtype=torch.bfloat16)`` every ``nn.Linear``
 call casts its fp32 weight to bf16 and hands it to oneDNN, which reorders it
-into its blocked layout again: for the transformer models (STSF-Net's Hiera
-and Swin, S2M's ViT) these copies were 10 % of a bf16 forward's time.
+into its blocked layout again, a copy of every weight at every call in the
+transformer models (STSF-Net's Hiera and Swin, S2M's ViT).
 :class:`PackedLinear` keeps the weight cast and reordered once
 (``torch.ops.mkldnn._reorder_linear_weight``) and runs oneDNN's linear on
-it. Measured on the shapes of STSF-Net's layers (M x K x N from 1024 x 384 x
-384 to 16384 x 96 x 288): 216-225 GMAC/s against 157-199 for autocast's
-linear (``docs/benchmarks.md``).
+it; the bf16 speed of the models that use it is in ``docs/benchmarks.md``
+("bf16 on CPU").
 
 Re-typing (:func:`pack_linear`) changes only ``forward``: parameters,
 buffers and state-dict keys stay, and outside bf16 autocast on CPU, or with

@@ -2,8 +2,9 @@
 
 bfloat16 keeps float32's exponent range with an 8-bit mantissa, so a model
 trained in float32 runs in it without rescaling. On CPUs with native bf16
-dot products (``avx512_bf16``, or Intel AMX) oneDNN's bf16 matmuls and
-convolutions run 2.7-2.8 times as fast as fp32 (``docs/benchmarks.md``);
+dot products (``avx512_bf16``, or Intel AMX) oneDNN's bf16 matmuls run
+about 2.2 times as fast as fp32 on this project's 2-core machines (the
+paired probes of ``docs/benchmarks.md``, "bf16 on CPU");
 without them oneDNN emulates bf16 and it is *slower* than fp32, so a bf16
 request on such a CPU falls back to fp32 with one log line saying why
 (:func:`resolve_precision`).
